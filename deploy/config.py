@@ -1,0 +1,411 @@
+"""One config tree for every command: typed dataclasses, named presets, dotted overrides.
+
+    cfg = load_config("cpu", ["model.deter=256", "train.steps=1e5"])
+    cfg.validate()
+    save_config(cfg, run_dir)      # writes run_dir/config.yaml
+
+Presets are dotted overrides applied in order on top of the defaults (the defaults are the `cpu` preset):
+`smoke` (tests and the demo: seconds on 2 cores), `cpu` (useful runs on a 2-core machine), `paper` (the authors'
+settings, for GPUs). Only `deploy/` reads this tree; everything below it takes plain arguments.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message says which key and what to do."""
+
+
+def csv(text: str) -> list[str]:
+    """`"a, b,,c"` -> `["a", "b", "c"]`."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class EnvConfig:
+    task: str = "dmc/walker_walk"
+    """Target task, `suite/name`: `dmc/walker_walk`, `metaworld/door-lock`."""
+    size: int = 64
+    """Square image size in pixels."""
+    action_repeat: int = 0
+    """Env steps per agent action; 0 = the suite's default (DMC 2, Meta-World 1)."""
+    time_limit: int = 0
+    """Env steps per episode; 0 = the suite's default (DMC 1000, Meta-World 500)."""
+    camera: str = ""
+    """Camera name or id; empty = the suite's default (DMC per-domain, Meta-World `corner`)."""
+    render_mode: str = "fast"
+    """`fast` (reused renderer, no shadows/reflections) or `faithful` (the suite's own look). Use one for all data."""
+
+
+@dataclass
+class CollectConfig:
+    suite: str = "dmc"
+    """Suite of the source tasks: `dmc` or `metaworld`."""
+    tasks: str = "cheetah_run,hopper_stand,walker_walk,walker_run"
+    """Comma-separated source tasks (names inside the suite)."""
+    episodes: int = 50
+    """Episodes per source task."""
+    policy: str = "random"
+    """Behaviour mix: `name` or `name:fraction,...` from random, scripted, medium, expert."""
+    out: str = "data/sources"
+    """Dataset root; one sub-directory (dataset) per task."""
+    agents: str = "data/agents"
+    """Where the DMC behaviour agents (medium/expert checkpoints) live."""
+    num_actors: int = 2
+    """Parallel Ray env actors (one process each)."""
+
+    @property
+    def task_list(self) -> list[str]:
+        return csv(self.tasks)
+
+
+@dataclass
+class BehaviourConfig:
+    algo: str = "sac"
+    """Library algorithm for the DMC state-based behaviour agents."""
+    steps: int = 150_000
+    """Env steps (agent decisions) to train for at most."""
+    medium_return: float = 300.0
+    """Episode return at which the `medium` checkpoint is saved."""
+    expert_return: float = 700.0
+    """Episode return at which the `expert` checkpoint is saved (training stops there)."""
+    eval_every: int = 10_000
+    """Agent steps between evaluations."""
+    eval_episodes: int = 3
+    """Episodes per evaluation."""
+    learning_starts: int = 5_000
+    """Random steps before the first gradient step."""
+    batch_size: int = 256
+    """SAC batch size."""
+
+
+@dataclass
+class ModelConfig:
+    depth: int = 16
+    """Conv encoder/decoder channel multiplier (paper: 32)."""
+    stoch: int = 32
+    """Stochastic state size (Gaussian) or number of categorical variables (discrete)."""
+    discrete: int = 0
+    """Classes per categorical variable; 0 = Gaussian stochastic state (paper: 0, option 32)."""
+    deter: int = 128
+    """GRU deterministic state size (paper: 200)."""
+    hidden: int = 128
+    """RSSM hidden layer size (paper: 200)."""
+    min_std: float = 0.1
+    """Minimum std of the Gaussian stochastic state."""
+    units: int = 200
+    """MLP head width (paper: 400)."""
+    reward_layers: int = 2
+    """Reward head depth."""
+    value_layers: int = 3
+    """Critic depth."""
+    actor_layers: int = 4
+    """Actor depth."""
+    kl_balance: float = 0.8
+    """KL balancing: weight of the prior side."""
+    free_nats: float = 1.0
+    """Free nats on the batch-mean KL."""
+    kl_scale: float = 1.0
+    """beta in Eq. 2 and Eq. 5."""
+    action_pad: int = 0
+    """Width actions are zero-padded to so every teacher accepts the target; 0 = the suite's widest."""
+
+
+@dataclass
+class TeacherConfig:
+    steps: int = 5_000
+    """Gradient steps per teacher (paper: 200K)."""
+    batch: int = 16
+    """Sequences per batch."""
+    seq_len: int = 50
+    """Steps per sequence."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    eps: float = 1e-5
+    """Adam epsilon."""
+    clip: float = 100.0
+    """Gradient-norm clip."""
+    log_every: int = 50
+    """Updates between logged metrics."""
+    checkpoint_every: int = 500
+    """Updates between checkpoints (resume point after a kill)."""
+    heldout: int = 2
+    """Episodes held out for the open-loop prediction report."""
+
+
+@dataclass
+class ReplayConfig:
+    url: str = ""
+    """Redis URL (`redis://:password@host:port/0`); empty = start an embedded redis-server on loopback."""
+    capacity: int = 500_000
+    """Replay capacity in env steps (FIFO eviction)."""
+    batch: int = 16
+    """Sequences per training batch."""
+    seq_len: int = 50
+    """Steps per training sequence."""
+    samples_per_insert: float = 0.0
+    """Sampled steps per inserted step the limiter enforces; 0 = derived from train.train_every."""
+    prefetch: int = 4
+    """Batches the learner-side sampler keeps ready."""
+
+
+@dataclass
+class TrainConfig:
+    method: str = "vid2act"
+    """`vid2act`, `dreamerv2`, `no_domain_weights` or `no_action_guidance`."""
+    teachers: str = ""
+    """Comma-separated teacher directories."""
+    sources: str = ""
+    """Comma-separated source dataset directories for the action VAE (default: those the teachers were trained on)."""
+    steps: int = 100_000
+    """Env steps (after action repeat) to train for."""
+    prefill: int = 2_500
+    """Random env steps before training starts."""
+    train_every: int = 5
+    """Agent steps per update."""
+    first_updates: int = 100
+    """Updates at the first training step."""
+    num_actors: int = 2
+    """Ray env actors."""
+    envs_per_actor: int = 1
+    """Environments stepped by each env actor."""
+    sync_every: int = 10
+    """Updates between policy-weight broadcasts."""
+    horizon: int = 15
+    """Imagination horizon H."""
+    discount: float = 0.99
+    """gamma."""
+    lambda_: float = 0.95
+    """lambda of the lambda-return."""
+    entropy: float = 1e-4
+    """Actor entropy bonus."""
+    slow_target_every: int = 100
+    """Updates between slow-critic copies."""
+    model_lr: float = 3e-4
+    """World-model Adam learning rate."""
+    actor_lr: float = 8e-5
+    """Actor Adam learning rate."""
+    critic_lr: float = 8e-5
+    """Critic Adam learning rate."""
+    reward_scale: float = 2.0
+    """Weight of the reward NLL."""
+    alpha: float = 1.0
+    """Weight of L_distill in Eq. 5."""
+    weight_floor: float = 0.1
+    """Floor on the domain weights in Eq. 4."""
+    vae_latent: int = 8
+    """Action VAE latent size."""
+    vae_hidden: int = 750
+    """Action VAE hidden size."""
+    eval_every: int = 10_000
+    """Env steps between evaluations."""
+    eval_episodes: int = 10
+    """Episodes per evaluation."""
+    checkpoint_every: int = 1_000
+    """Updates between checkpoints."""
+
+    @property
+    def teacher_list(self) -> list[str]:
+        return csv(self.teachers)
+
+    @property
+    def source_list(self) -> list[str]:
+        return csv(self.sources)
+
+
+@dataclass
+class Config:
+    preset: str = "cpu"
+    """Preset these values started from."""
+    seed: int = 0
+    """Seed for everything."""
+    device: str = "auto"
+    """`auto` (CUDA when present), `cuda`, `cpu`."""
+    logdir: str = "runs/default"
+    """Run directory: config, checkpoints, TensorBoard logs, plots."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "Config":
+        """Raise ConfigError naming the key when a value cannot work; return self."""
+        from actors.suites import check_task  # local: keeps config importable without MuJoCo
+
+        def need(ok: bool, key: str, msg: str) -> None:
+            if not ok:
+                raise ConfigError(f"config {key}: {msg}")
+
+        need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
+             f"{self.device!r} is not auto, cpu or cuda[:N]")
+        need(self.env.render_mode in ("fast", "faithful"), "env.render_mode",
+             f"{self.env.render_mode!r} is not `fast` or `faithful`")
+        need(self.env.size >= 16 and self.env.size % 16 == 0, "env.size", f"{self.env.size} must be a multiple of 16")
+        check_task(self.env.task)
+        need(self.collect.suite in ("dmc", "metaworld"), "collect.suite", f"{self.collect.suite!r} is not dmc or metaworld")
+        for task in self.collect.task_list:
+            check_task(f"{self.collect.suite}/{task}")
+        from actors.behaviour import parse_policy_mix
+        parse_policy_mix(self.collect.policy)
+        need(self.collect.episodes > 0, "collect.episodes", "must be > 0")
+        need(self.collect.num_actors > 0, "collect.num_actors", "must be > 0")
+        need(self.model.discrete >= 0 and self.model.stoch > 0, "model.stoch", "sizes must be positive")
+        need(0.0 <= self.model.kl_balance <= 1.0, "model.kl_balance", "must lie in [0, 1]")
+        need(self.replay.seq_len >= 2 and self.replay.batch >= 1, "replay.seq_len", "need batch >= 1 and seq_len >= 2")
+        need(self.replay.capacity >= self.replay.seq_len, "replay.capacity", "must hold at least one sequence")
+        methods = ("vid2act", "dreamerv2", "no_domain_weights", "no_action_guidance")
+        need(self.train.method in methods, "train.method",
+             f"unknown method {self.train.method!r}; choose one of {', '.join(methods)}")
+        need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
+        need(0.0 <= self.train.weight_floor < 1.0, "train.weight_floor", "must lie in [0, 1)")
+        return self
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    # Seconds on 2 cores: tests and the README demo.
+    "smoke": {
+        "env.size": 32, "collect.tasks": "walker_walk,hopper_stand", "collect.episodes": 2,
+        "collect.out": "runs/smoke/sources", "env.time_limit": 100,
+        "behaviour.steps": 400, "behaviour.learning_starts": 100, "behaviour.eval_every": 200,
+        "behaviour.eval_episodes": 1, "behaviour.batch_size": 32,
+        "model.depth": 4, "model.stoch": 8, "model.deter": 16, "model.hidden": 16, "model.units": 16,
+        "teacher.steps": 20, "teacher.batch": 4, "teacher.seq_len": 10, "teacher.log_every": 5,
+        "teacher.checkpoint_every": 10, "teacher.heldout": 1,
+        "replay.capacity": 5_000, "replay.batch": 4, "replay.seq_len": 10,
+        "train.steps": 400, "train.prefill": 200, "train.first_updates": 2, "train.horizon": 5,
+        "train.num_actors": 1, "train.sync_every": 2, "train.vae_hidden": 32, "train.eval_every": 400,
+        "train.eval_episodes": 1, "train.checkpoint_every": 5, "logdir": "runs/smoke",
+    },
+    # The defaults above are the `cpu` preset: ~20x cheaper per update than `paper`.
+    "cpu": {},
+    # The authors' settings (released code, DreamerV2 lineage); meant for a GPU.
+    "paper": {
+        "model.depth": 32, "model.stoch": 50, "model.deter": 200, "model.hidden": 200, "model.units": 400,
+        "collect.policy": "medium:0.5,expert:0.5", "teacher.steps": 200_000, "teacher.batch": 50,
+        "replay.batch": 50, "replay.seq_len": 50, "replay.capacity": 2_000_000,
+        "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",
+    },
+}
+
+
+def _coerce(value: str, kind: type, key: str) -> object:
+    try:
+        if kind is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind is int:
+            number = float(value)
+            if number != int(number):
+                raise ValueError(value)
+            return int(number)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except ValueError:
+        raise ConfigError(f"config {key}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def _leaves(obj: object, prefix: str = "") -> dict[str, tuple[object, str, type]]:
+    out = {}
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_leaves(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = (obj, f.name, hints[f.name])
+    return out
+
+
+def set_value(cfg: Config, key: str, value: object) -> None:
+    """Set one dotted key (`model.deter`), coercing strings to the field's type."""
+    leaves = _leaves(cfg)
+    if key not in leaves:
+        close = difflib.get_close_matches(key, leaves, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else " Run `vid2act config --help-keys` for the list."
+        raise ConfigError(f"unknown config key {key!r}.{hint}")
+    owner, name, kind = leaves[key]
+    if isinstance(value, str) and kind is not str:
+        value = _coerce(value, kind, key)
+    elif not isinstance(value, str):
+        value = _coerce(str(value), kind, key) if kind in (int, float, bool) else value
+    setattr(owner, name, value)
+
+
+def load_config(preset: str = "cpu", overrides: typing.Iterable[str] = ()) -> Config:
+    """Defaults, then the preset, then `key=value` overrides, in that order."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = Config(preset=preset)
+    for key, value in PRESETS[preset].items():
+        set_value(cfg, key, value)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. model.deter=256)")
+        key, value = item.split("=", 1)
+        set_value(cfg, key.strip(), value.strip())
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, run_dir: str | Path) -> Path:
+    """Write the resolved config beside a run's outputs."""
+    path = Path(run_dir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    return path
+
+
+def read_config(path: str | Path) -> Config:
+    """Load a saved config.yaml back into a Config (unknown keys are an error)."""
+    data = yaml.safe_load(Path(path).read_text())
+    cfg = Config()
+    flat: dict[str, object] = {}
+
+    def walk(d: dict, prefix: str = "") -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = v
+
+    walk(data)
+    for key, value in flat.items():
+        set_value(cfg, key, value)
+    return cfg
+
+
+def describe_keys() -> str:
+    """Every key with its type, default and doc line (from the attribute docstrings)."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(__import__(__name__, fromlist=["x"])))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            body = node.body
+            for a, b in zip(body, body[1:]):
+                if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+                    docs[f"{node.name}.{a.target.id}"] = str(b.value.value)
+    lines = []
+    for key, (owner, name, kind) in _leaves(Config()).items():
+        doc = docs.get(f"{type(owner).__name__}.{name}", "")
+        lines.append(f"{key:28s} {kind.__name__:6s} {getattr(owner, name)!r:>14}  {doc}")
+    return "\n".join(lines)
