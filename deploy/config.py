@@ -274,7 +274,8 @@ class Config:
 PRESETS: dict[str, dict[str, object]] = {
     # Seconds on 2 cores: tests and the README demo.
     "smoke": {
-        "env.size": 32, "collect.tasks": "walker_walk,hopper_stand", "collect.episodes": 2,
+        "env.task": "dmc/walker_run", "env.size": 32, "collect.tasks": "walker_walk,hopper_stand",
+        "collect.episodes": 3,
         "collect.out": "runs/smoke/sources", "env.time_limit": 100,
         "behaviour.steps": 400, "behaviour.learning_starts": 100, "behaviour.eval_every": 200,
         "behaviour.eval_episodes": 1, "behaviour.batch_size": 32,
@@ -352,6 +353,11 @@ def load_config(preset: str = "cpu", overrides: typing.Iterable[str] = ()) -> Co
     cfg = Config(preset=preset)
     for key, value in PRESETS[preset].items():
         set_value(cfg, key, value)
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
+    """Apply `key=value` strings in order; returns cfg."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. model.deter=256)")

@@ -1,0 +1,113 @@
+"""Suite backends: the few calls `SuiteEnv` needs from dm_control and Meta-World, nothing else.
+
+A backend steps the simulator by one env step (no action repeat, no time limit: `SuiteEnv` owns those), reports
+the flat state vector, and draws a frame on request in the `fast` or the `faithful` render mode (`none`: state only, no GL context).
+Actions reach a backend already checked and in [-1, 1].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from actors.render import FastRenderer
+
+_UNBOUNDED = 1e6  # |bound| above this counts as unbounded (lqr): actions pass through unscaled
+
+
+def _camera(camera: str) -> int | str:
+    """`"2"` -> 2 (a camera id), `"corner"` -> `"corner"` (a camera name)."""
+    return int(camera) if camera.lstrip("-").isdigit() else camera
+
+
+class DMCBackend:
+    """One dm_control suite task; its own time limit is switched off."""
+
+    def __init__(self, domain: str, task: str, *, size: int, camera: str, render_mode: str, seed: int):
+        from dm_control import suite
+
+        self._env = suite.load(domain, task, task_kwargs={"random": seed, "time_limit": float("inf")})
+        spec = self._env.action_spec()
+        self.action_dim = int(spec.shape[0])
+        finite = (np.abs(spec.minimum) < _UNBOUNDED) & (np.abs(spec.maximum) < _UNBOUNDED)
+        self._scale = np.where(finite, (spec.maximum - spec.minimum) / 2, 1.0)  # (A,)
+        self._shift = np.where(finite, (spec.maximum + spec.minimum) / 2, 0.0)  # (A,)
+        self._size, self._camera = size, _camera(camera)
+        physics = self._env.physics
+        self._fast = FastRenderer(physics.model.ptr, size, self._camera) if render_mode == "fast" else None
+        self._obs = None
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        if seed is not None:
+            self._env.task._random = np.random.RandomState(seed)  # dm_control tasks draw resets from this
+        self._obs = self._env.reset().observation
+        return self.state()
+
+    def step(self, action: np.ndarray) -> tuple[float, bool, bool]:
+        """One env step -> (reward, terminal, success); DMC tasks never succeed."""
+        step = self._env.step(action * self._scale + self._shift)
+        self._obs = step.observation
+        return float(step.reward or 0.0), bool(step.last() and step.discount == 0), False
+
+    def state(self) -> np.ndarray:
+        """The physics observation dict flattened in the task's key order: (S,) float32."""
+        return np.concatenate([np.asarray(v, np.float32).ravel() for v in self._obs.values()])
+
+    def render(self) -> np.ndarray:
+        physics = self._env.physics
+        if self._fast is not None:
+            return self._fast.render(physics.data.ptr)
+        return physics.render(self._size, self._size, camera_id=self._camera)
+
+    def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+        self._env.close()
+
+
+class MetaWorldBackend:
+    """One Meta-World v3 task with the goal observable in the state and a fresh seeded goal every reset."""
+
+    def __init__(self, env_name: str, *, size: int, camera: str, render_mode: str, seed: int, time_limit: int):
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+        faithful = render_mode == "faithful"
+        self._env = env = ALL_V3_ENVIRONMENTS[env_name](
+            render_mode="rgb_array" if faithful else None, camera_name=camera, width=size, height=size)
+        # What Meta-World's goal-observable constructors do, but drawing each reset's goal from the seeded
+        # env.np_random rather than the global numpy RNG: deterministic for a seed, new goal per episode.
+        env._partially_observable = False
+        vars(env).pop("sawyer_observation_space", None)  # cached with the goal bounds zeroed: recompute
+        env._set_task_called = True
+        env._freeze_rand_vec = False
+        env.seeded_rand_vec = True
+        env.max_path_length = time_limit
+        env.seed(seed)
+        self.action_dim = int(env.action_space.shape[0])
+        self._fast = FastRenderer(env.model, size, camera) if render_mode == "fast" else None
+        self._state = None
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        if seed is not None:
+            self._env.seed(seed)
+        obs, _ = self._env.reset()
+        self._state = obs.astype(np.float32)
+        return self._state
+
+    def step(self, action: np.ndarray) -> tuple[float, bool, bool]:
+        """One env step -> (reward, terminal, success); Meta-World episodes never terminate."""
+        obs, reward, _, _, info = self._env.step(action)
+        self._state = obs.astype(np.float32)
+        return float(reward), False, bool(info["success"])
+
+    def state(self) -> np.ndarray:
+        """The raw 39-d Meta-World observation (hand, gripper, objects, previous frame, goal): (39,) float32."""
+        return self._state
+
+    def render(self) -> np.ndarray:
+        if self._fast is not None:
+            return self._fast.render(self._env.data)
+        return self._env.render()
+
+    def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+        self._env.close()

@@ -1,0 +1,30 @@
+"""The `fast` render path: one reused `mujoco.Renderer` per env, shadows and reflections off.
+
+On CPU (Mesa llvmpipe) drawing the frame is the env's whole cost. dm_control's `physics.render` and
+gymnasium's Meta-World renderer set up a context per call or read back large buffers; a reused renderer with
+the two costliest effects off draws walker at 64x64 several times faster (figures in SETUP-FACTS.md). The images
+differ from the suites' own look by a few levels on average (the lost shadows), so one mode is used for all data.
+"""
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+
+class FastRenderer:
+    """Draws (size, size, 3) uint8 frames of a MuJoCo model from one camera, reusing one GL context."""
+
+    def __init__(self, model: mujoco.MjModel, size: int, camera: int | str):
+        self._renderer = mujoco.Renderer(model, size, size)
+        self._camera = camera
+        self._flags = self._renderer.scene.flags
+        self._flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        self._flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+
+    def render(self, data: mujoco.MjData) -> np.ndarray:
+        """The frame for the current `data`: (size, size, 3) uint8, top row first."""
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        self._renderer.close()

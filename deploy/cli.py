@@ -1,0 +1,143 @@
+"""The `vid2act` command line: one entry point, a subcommand per pipeline stage.
+
+    vid2act collect --suite dmc --tasks walker_walk,hopper_stand --episodes 50 --policy medium:0.5,expert:0.5
+    vid2act behaviour --task dmc/walker_walk
+    vid2act pretrain --dataset data/sources/walker_walk --out runs/teachers/walker_walk
+    vid2act demo                      # the embedded default, end to end at `smoke` size
+    vid2act config --preset cpu model.deter=256      # print the resolved config
+    vid2act config --keys                            # every key with its doc line
+
+Every subcommand takes `--preset {smoke,cpu,paper}` and trailing dotted overrides (`key=value`). Flags such as
+`--episodes` are shorthands for config keys. Each subcommand lives in `deploy/<name>.py` as `run(cfg, args)`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from pathlib import Path
+
+from deploy.config import PRESETS, ConfigError, apply_overrides, describe_keys, load_config, read_config
+
+# subcommand -> (help, {flag: config key}, extra plain arguments)
+COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
+    "collect": (
+        "collect offline source datasets with Ray env actors",
+        {"--suite": "collect.suite", "--tasks": "collect.tasks", "--episodes": "collect.episodes",
+         "--policy": "collect.policy", "--out": "collect.out", "--num-actors": "collect.num_actors",
+         "--agents": "collect.agents", "--seed": "seed"},
+        [],
+    ),
+    "behaviour": (
+        "train a DMC state-based behaviour agent (medium and expert checkpoints)",
+        {"--task": "env.task", "--agents": "collect.agents", "--steps": "behaviour.steps", "--seed": "seed"},
+        [],
+    ),
+    "pretrain": (
+        "pretrain a frozen teacher world model on one source dataset (Eq. 2)",
+        {"--seed": "seed", "--device": "device", "--steps": "teacher.steps"},
+        [("--dataset", {"required": True, "help": "source dataset directory"}),
+         ("--out", {"required": True, "help": "teacher directory to write"}),
+         ("--skip-corrupt", {"action": "store_true", "help": "skip corrupt episode files with a warning"})],
+    ),
+    "train": (
+        "train a student on a target task with Ray env actors, teacher actors and the learner (Algorithm 1)",
+        {"--target": "env.task", "--teachers": "train.teachers", "--sources": "train.sources",
+         "--method": "train.method", "--steps": "train.steps", "--logdir": "logdir", "--seed": "seed",
+         "--device": "device", "--actors": "train.num_actors"},
+        [],
+    ),
+    "eval": (
+        "evaluation episodes from a run's checkpoint (DMC return, Meta-World success rate)",
+        {"--logdir": "logdir", "--episodes": "train.eval_episodes", "--seed": "seed"},
+        [],
+    ),
+    "report": (
+        "plots of one or more runs: learning curves, domain weights, video predictions",
+        {"--logdir": "logdir"},
+        [("--runs", {"help": "comma-separated run directories (default: --logdir)"}),
+         ("--out", {"help": "directory for the PNGs (default: <first run>/report)"})],
+    ),
+    "scale": (
+        "change the number of env actors of a running training job",
+        {"--logdir": "logdir"},
+        [("--actors", {"required": True, "type": int, "help": "the new number of env actors"}),
+         ("--run", {"help": "run name (default: basename of --logdir)"})],
+    ),
+    "demo": (
+        "the embedded default: collect a small dataset and summarise it (grows into the whole pipeline)",
+        {"--logdir": "logdir", "--seed": "seed"},
+        [],
+    ),
+    "config": (
+        "print the resolved config, or every key with its doc line",
+        {},
+        [("--keys", {"action": "store_true", "help": "list every key, its type, default and meaning"})],
+    ),
+}
+
+
+MODULES = {"eval": "evaluate"}  # subcommands whose module name differs
+FROM_RUN = ("eval", "report", "scale")  # subcommands that start from a run's saved config.yaml
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vid2act", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, flags, extra) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--preset", default=None, choices=list(PRESETS),
+                       help="named preset (default: cpu; demo: smoke)")
+        for flag, key in flags.items():
+            p.add_argument(flag, dest=f"cfg:{key}", default=None, help=f"sets {key}")
+        for flag, kwargs in extra:
+            p.add_argument(flag, **kwargs)
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    preset = args.preset or ("smoke" if args.command == "demo" else "cpu")
+    flag_overrides = [f"{dest[4:]}={value}" for dest, value in vars(args).items()
+                      if dest.startswith("cfg:") and value is not None]
+    if args.command == "config" and args.keys:
+        print(describe_keys())
+        return 0
+    overrides = [*flag_overrides, *args.overrides]
+    saved = Path(getattr(args, "cfg:logdir", None) or "") / "config.yaml"
+    try:
+        if args.command in FROM_RUN and saved.is_file():  # act on a run as it was configured
+            cfg = apply_overrides(read_config(saved), overrides).validate()
+        else:
+            cfg = load_config(preset, overrides).validate()
+    except (ConfigError, ValueError) as error:
+        print(f"vid2act {args.command}: {error}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        import yaml
+
+        from deploy.config import config_to_dict
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        return 0
+    module = importlib.import_module(f"deploy.{MODULES.get(args.command, args.command)}")
+    try:
+        return int(module.run(cfg, args) or 0)
+    except KeyboardInterrupt:
+        print(f"vid2act {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except UserError as error:
+        print(f"vid2act {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+class UserError(RuntimeError):
+    """A problem the user can fix (bad input, missing file); printed without a traceback."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The learner process: replay batches in, updates and versioned policy weights out.
+
+    worker = LearnerWorker(spec, hyper, replay_url=..., replay=..., teachers=RemoteTeachers(handles), ...)
+    metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
+    weights, version = worker.publish()
+    worker.save(env_steps)                   # everything needed to resume, in safetensors + JSON
+
+Plain Python around the domain `Learner`: the Redis sampler feeds it, a teacher client (in-process pool or Ray
+teacher actors) supplies the frozen teachers' features, and `deploy/train.py` runs it as a Ray actor placed on
+the GPU node when there is one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from learner import checkpoint
+from learner.learner import AgentSpec, Hyper, Learner
+from replay.client import connect
+from replay.dataset import DatasetReader
+from replay.redis_replay import RedisReplay
+from replay.sampler import Sampler
+from teachers.pool import TeacherPool
+from teachers.sources import source_pairs
+
+log = logging.getLogger(__name__)
+TEACHER_KEYS = ("image", "action", "is_first")
+
+
+class LocalTeachers:
+    """The frozen pool in this process: features are computed when requested."""
+
+    def __init__(self, pool: TeacherPool):
+        self.pool = pool
+
+    def request(self, batch: dict):
+        return self.pool.features(*(batch[k] for k in TEACHER_KEYS))
+
+    def resolve(self, handle) -> torch.Tensor:
+        return handle
+
+
+class RemoteTeachers:
+    """Teacher pools behind Ray actors: the batch goes into the object store once, each pool reads it."""
+
+    def __init__(self, handles: list):
+        self.handles = handles
+
+    def request(self, batch: dict):
+        import ray
+
+        ref = ray.put({k: batch[k] for k in TEACHER_KEYS})
+        return [handle.features.remote(ref) for handle in self.handles]
+
+    def resolve(self, handle) -> np.ndarray:
+        import ray
+
+        return np.concatenate(ray.get(handle), axis=0)
+
+
+class LearnerWorker:
+    def __init__(self, spec: dict, hyper: dict, *, replay_url: str, capacity: int, batch: int, seq_len: int,
+                 prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
+                 teachers=None, device: str = "cpu", seed: int = 0, vae_source_steps: int = 20_000):
+        self.spec = AgentSpec(**spec)
+        self.device = torch.device(device)
+        self.checkpoint_dir = Path(checkpoint_dir)
+        pairs, teacher_feature = None, 0
+        if self.spec.n_domains:
+            pool = TeacherPool.load(teacher_dirs, self.device, expect=self.spec.model)
+            teacher_feature = pool.feature_size
+            if self.spec.guided:
+                pairs = [source_pairs(pool, i, [ep for ep, _ in DatasetReader(d, skip_corrupt=True).episodes()],
+                                      vae_source_steps, seed) for i, d in enumerate(source_dirs)]
+            teachers = teachers or LocalTeachers(pool)
+        self.teachers = teachers
+        self.learner = Learner(self.spec, Hyper(**hyper), teacher_feature, pairs, self.device, seed)
+        self.replay = RedisReplay(connect(replay_url), capacity)
+        self.sampler = Sampler(self.replay, batch, seq_len, seed=seed, prefetch=prefetch)
+        self.version, self.env_steps = 0, 0
+        self._next: tuple | None = None  # (batch, pending teacher features) one update ahead
+        if checkpoint.exists(self.checkpoint_dir):
+            self._restore()
+
+    def _fetch(self) -> tuple:
+        batch = self.sampler.next()
+        return batch, (self.teachers.request(batch) if self.teachers is not None else None)
+
+    def train(self, n_updates: int) -> dict[str, float]:
+        """`n_updates` updates; returns the mean of each metric plus `fps/updates`."""
+        started, sums = time.perf_counter(), {}
+        for _ in range(n_updates):
+            batch, pending = self._next or self._fetch()
+            self._next = self._fetch()  # overlap: the next batch's teacher features compute while this one trains
+            features = self.teachers.resolve(pending) if pending is not None else None
+            for key, value in self.learner.update(batch, features).items():
+                sums[key] = sums.get(key, 0.0) + value
+        metrics = {k: v / max(n_updates, 1) for k, v in sums.items()}
+        metrics["fps/updates"] = n_updates / (time.perf_counter() - started)
+        metrics["train/updates"] = float(self.learner.updates)
+        metrics.update({f"replay/{k}": float(v) for k, v in self.replay.stats().items()})
+        return metrics
+
+    def publish(self) -> tuple[dict[str, np.ndarray], int]:
+        """The current policy weights and their new version number."""
+        self.version += 1
+        return self.learner.policy_weights(), self.version
+
+    def domain_weights(self) -> list[float]:
+        return self.learner.running.value.tolist()
+
+    def save(self, env_steps: int) -> str:
+        """Models, optimisers and counters; the replay's own position lives in Redis."""
+        self.env_steps = env_steps
+        info = {"step": self.learner.updates, "version": self.version, "env_steps": env_steps,
+                "ac_updates": self.learner.ac.updates, "running_weights": self.learner.running.value.tolist(),
+                "spec": self.spec.to_dict()}
+        checkpoint.save(self.checkpoint_dir, self.learner.modules(), info)
+        return str(self.checkpoint_dir)
+
+    def _restore(self) -> None:
+        info, tensors = checkpoint.load(self.checkpoint_dir, hint="delete it to start the run over")
+        if info["spec"] != self.spec.to_dict():
+            raise checkpoint.CheckpointError(f"{self.checkpoint_dir}: saved for another model/method "
+                                             f"({info['spec']}); use a fresh logdir")
+        checkpoint.restore(self.learner.modules(), info, tensors, self.checkpoint_dir)
+        self.learner.updates, self.learner.ac.updates = info["step"], info["ac_updates"]
+        self.learner.running.value = torch.tensor(info["running_weights"])
+        self.version, self.env_steps = info["version"], info["env_steps"]
+        log.info("learner resumed from %s at update %d (env step %d)", self.checkpoint_dir, info["step"],
+                 info["env_steps"])
+
+    def counters(self) -> dict[str, int]:
+        return {"updates": self.learner.updates, "version": self.version, "env_steps": self.env_steps}
+
+    def close(self) -> None:
+        self.sampler.close()

@@ -1,0 +1,160 @@
+"""Where metric dicts go: Ray dashboard gauges, TensorBoard and a progress line, behind one `MetricsSink.log`.
+
+    sink = MetricsSink(logdir=run_dir, total_steps=cfg.train.steps, tags={"actor": "learner"})
+    sink.log(env_steps, learner_metrics)   # {"train/model_loss": 1.2, "train/domain_weight/walker_walk": 0.7, ...}
+    sink.close()
+
+Components report plain dicts whose keys carry a prefix: `train/` (losses, updates), `replay/` (size, ratio),
+`actor/` (return, weight-version lag, restarts), `teacher/`, `fps/` (env frames/s, updates/s). Only `deploy/` holds
+a sink; domain code never imports this module.
+
+Ray gauges: each key becomes a `ray.util.metrics.Gauge` named by Prometheus rules with a `vid2act_` prefix
+(`train/model_loss` -> `vid2act_train_model_loss`; Ray's exporter adds its own `ray_`), created on first use. Keys of a
+tagged family fold into one gauge with a tag: `train/domain_weight/<source>` -> `vid2act_train_domain_weight`
+{source=<source>}. The sink's constant `tags` (e.g. `actor=env-actor-0`) go on every gauge it sets. Gauges need a
+connected Ray; without one (a debugger, a unit test) the sink skips them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import ray
+from ray.util.metrics import Gauge
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("train/", "replay/", "actor/", "teacher/", "fps/")
+"""The prefixes metric keys carry."""
+
+TAGGED = {"train/domain_weight/": "source", "teacher/loss/": "source"}
+"""Key families that fold into one gauge: `<family><value>` -> gauge `<family>` with tag `<tag>=<value>`."""
+
+PROGRESS_KEYS = ("fps/env", "fps/updates", "actor/return", "actor/weight_lag", "replay/size", "train/model_loss")
+"""Keys the progress line shows when present, in this order."""
+
+NAMESPACE = "vid2act"
+
+
+def split_tags(key: str) -> tuple[str, dict[str, str]]:
+    """`train/domain_weight/walker_walk` -> (`train/domain_weight`, {"source": "walker_walk"}); others unchanged."""
+    for family, tag in TAGGED.items():
+        if key.startswith(family) and len(key) > len(family):
+            return family.rstrip("/"), {tag: key[len(family):]}
+    return key, {}
+
+
+def prometheus_name(key: str) -> str:
+    """`train/domain_weight` -> `vid2act_train_domain_weight`: letters, digits and single underscores."""
+    return re.sub(r"_+", "_", re.sub(r"[^a-zA-Z0-9_]+", "_", f"{NAMESPACE}_{key}")).strip("_")
+
+
+def _scalar(value: object) -> float | None:
+    """A finite float, or None for values that are not a number (strings, arrays, NaN)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class RayGauges:
+    """One lazily created Ray gauge per metric name; every value carries the sink's constant tags."""
+
+    def __init__(self, tags: Mapping[str, str]):
+        self.tags = dict(tags)
+        self.gauges: dict[str, Gauge] = {}
+
+    def set(self, key: str, value: float) -> None:
+        base, extra = split_tags(key)
+        name, tags = prometheus_name(base), {**self.tags, **extra}
+        gauge = self.gauges.get(name)
+        if gauge is None:
+            description = base + "".join(f" per {tag}" for tag in extra)
+            gauge = self.gauges[name] = Gauge(name, description, tag_keys=tuple(sorted(tags)))
+        gauge.set(value, tags=tags)
+
+
+class Progress:
+    """The progress line: steps, rate, ETA and the headline metrics, at most once per `every` seconds."""
+
+    def __init__(self, total_steps: int | None, every: float, keys: Sequence[str] = PROGRESS_KEYS):
+        self.total, self.every, self.keys = total_steps, every, tuple(keys)
+        self.started = self.last_time = time.monotonic()
+        self.first_step: int | None = None
+        self.shown = -math.inf
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> str | None:
+        """The line to print for this call, or None when the last one was under `every` seconds ago."""
+        now = time.monotonic()
+        if self.first_step is None:
+            self.first_step, self.started = step, now
+        if now - self.shown < self.every:
+            return None
+        self.shown = now
+        elapsed = now - self.started
+        rate = (step - self.first_step) / elapsed if elapsed > 0 else 0.0
+        return format_progress(step, self.total, rate, {k: metrics[k] for k in self.keys if k in metrics})
+
+
+def format_duration(seconds: float) -> str:
+    """`5432` -> `1h30m`, `75` -> `1m15s`."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def format_progress(step: int, total: int | None, steps_per_s: float, metrics: Mapping[str, float]) -> str:
+    """`step 12,000/100,000 (12%) | 850 steps/s | ETA 1m43s | fps/env 850 | train/model_loss 1.23`."""
+    parts = [f"step {step:,}" + (f"/{total:,} ({100 * step / total:.0f}%)" if total else "")]
+    parts.append(f"{steps_per_s:,.0f} steps/s")
+    if total and steps_per_s > 0:
+        parts.append(f"ETA {format_duration(max(total - step, 0) / steps_per_s)}")
+    parts += [f"{key} {value:.4g}" for key, value in metrics.items()]
+    return " | ".join(parts)
+
+
+class MetricsSink:
+    """Sends each `log(step, metrics)` to the Ray gauges, TensorBoard (`logdir`) and the progress line.
+
+    logdir: TensorBoard event files go here; None = no TensorBoard.
+    total_steps: the run's step budget, for the progress line's percentage and ETA.
+    tags: constant Prometheus tags on every gauge (`{"actor": "env-actor-0"}`).
+    progress_every: seconds between progress lines (logged at INFO, so job logs carry them); None = no line.
+    """
+
+    def __init__(self, logdir: str | Path | None = None, total_steps: int | None = None,
+                 tags: Mapping[str, str] | None = None, progress_every: float | None = 10.0):
+        self.gauges = RayGauges(tags or {})
+        self.writer = None
+        if logdir is not None:
+            from torch.utils.tensorboard import SummaryWriter  # local: actors without a logdir skip the import
+
+            self.writer = SummaryWriter(str(logdir))
+        self.progress = Progress(total_steps, progress_every) if progress_every is not None else None
+
+    def log(self, step: int, metrics: Mapping[str, object]) -> None:
+        """Export every numeric value of `metrics` at `step`; non-numeric and non-finite values are skipped."""
+        values = {key: number for key, value in metrics.items() if (number := _scalar(value)) is not None}
+        unknown = [key for key in values if not key.startswith(PREFIXES)]
+        if unknown:
+            raise ValueError(f"metric keys {unknown} lack a prefix ({', '.join(PREFIXES)})")
+        if ray.is_initialized():
+            for key, value in values.items():
+                self.gauges.set(key, value)
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+        if self.progress is not None and (line := self.progress.update(step, values)):
+            log.info("%s", line)
+
+    def close(self) -> None:
+        """Flush and close TensorBoard."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

@@ -1,0 +1,36 @@
+"""Starting or joining Ray, and the thin layer that turns plain domain classes into Ray actors.
+
+`ensure_ray()` joins the cluster named by `RAY_ADDRESS` (how `ray job submit` runs us) or an already
+initialised Ray, else starts a local one. `remote(cls, **options)` applies `ray.remote` at this layer only, so the
+classes in `actors/`, `teachers/` and `learner/` stay plain Python that runs in one process under a debugger.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+log = logging.getLogger(__name__)
+
+# Environment every Ray worker of ours needs: headless MuJoCo, quiet torch threads per actor.
+WORKER_ENV = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> None:
+    """Join the Ray cluster in `RAY_ADDRESS` or the current one; otherwise start a local Ray."""
+    if ray.is_initialized():
+        return
+    runtime_env = {"env_vars": WORKER_ENV}
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=True)
+        log.info("joined Ray cluster at %s", os.environ["RAY_ADDRESS"])
+        return
+    ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, runtime_env=runtime_env,
+             configure_logging=False)
+    log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+
+
+def remote(cls: type, **options):
+    """`ray.remote(cls).options(**options)`: the one place domain classes become actors."""
+    return ray.remote(cls).options(**options)

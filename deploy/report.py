@@ -1,0 +1,111 @@
+"""`vid2act report`: PNGs people can look at, from the runs' `metrics.jsonl` and checkpoints.
+
+    vid2act report --runs runs/walker_run-vid2act-s0,runs/walker_run-dreamerv2-s0 --out docs/results
+
+- `learning_curves.png`: training-episode return (and Meta-World success) vs env steps, mean ± std over the seeds
+  of each method (runs grouped by their saved config's `train.method`);
+- `domain_weights.png`: each source's domain weight over updates, per run (the paper's Figure 8);
+- `prediction-<run>.png`: the student's open-loop video prediction on a fresh episode (truth / model / error).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from deploy.config import Config, csv, read_config  # noqa: E402
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _curve(rows: list[dict], key: str, x: str = "env_steps") -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r[x], r[key]) for r in rows if key in r]
+    return (np.array([p[0] for p in pts]), np.array([p[1] for p in pts])) if pts else (np.array([]), np.array([]))
+
+
+def learning_curves(runs: dict[str, list[dict]], methods: dict[str, str], out: Path, key: str = "actor/return"):
+    """Mean ± std over seeds per method, on a shared grid of env steps."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in sorted(set(methods.values())):
+        curves = [_curve(rows, key) for name, rows in runs.items() if methods[name] == method]
+        curves = [c for c in curves if len(c[0])]
+        if not curves:
+            continue
+        grid = np.linspace(0, min(c[0].max() for c in curves), 50)
+        ys = np.stack([np.interp(grid, x, _smooth(y)) for x, y in curves])
+        mean, std = ys.mean(0), ys.std(0)
+        ax.plot(grid, mean, label=f"{method} ({len(curves)} seed{'s' * (len(curves) > 1)})")
+        ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(key)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _smooth(y: np.ndarray, k: int = 5) -> np.ndarray:
+    if len(y) < k:
+        return y
+    return np.convolve(np.pad(y, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
+
+
+def domain_weights(runs: dict[str, list[dict]], out: Path) -> Path | None:
+    """Per run, every source's weight over updates (Figure 8 of the paper)."""
+    with_weights = {name: rows for name, rows in runs.items()
+                    if any(k.startswith("train/domain_weight/") for r in rows for k in r)}
+    if not with_weights:
+        return None
+    fig, axes = plt.subplots(len(with_weights), 1, figsize=(6, 2.8 * len(with_weights)), squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], with_weights.items()):
+        keys = sorted({k for r in rows for k in r if k.startswith("train/domain_weight/")})
+        for key in keys:
+            x, y = _curve(rows, key, "updates")
+            ax.plot(x, y, label=key.rsplit("/", 1)[-1])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("updates")
+        ax.set_ylabel("domain weight")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def report(run_dirs: list[Path], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {d.name: read_metrics(d) for d in run_dirs}
+    methods = {d.name: read_config(d / "config.yaml").train.method for d in run_dirs}
+    written = [learning_curves(runs, methods, out / "learning_curves.png")]
+    if any("actor/success" in r and r["actor/success"] for rows in runs.values() for r in rows):
+        written.append(learning_curves(runs, methods, out / "success.png", key="actor/success"))
+    if (path := domain_weights(runs, out / "domain_weights.png")) is not None:
+        written.append(path)
+    return written
+
+
+def run(cfg: Config, args) -> int:
+    from deploy.cli import UserError
+
+    dirs = [Path(d) for d in csv(args.runs)] if args.runs else [Path(cfg.logdir)]
+    missing = [str(d) for d in dirs if not (d / "metrics.jsonl").exists()]
+    if missing:
+        raise UserError(f"no metrics.jsonl in {', '.join(missing)}: pass training run directories")
+    out = Path(args.out) if args.out else dirs[0] / "report"
+    for path in report(dirs, out):
+        print(f"wrote {path}")
+    return 0

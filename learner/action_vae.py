@@ -1,0 +1,56 @@
+"""The action generator G (Eq. 6-7): a BCQ-style state-conditioned VAE over source actions, per domain.
+
+    vae = ActionVAE(state_size=F_e, action_dim=A, n_domains=N, latent=8, hidden=750)
+    loss, metrics = vae.loss(state_BS, action_BA, domain_B)          # Eq. 7
+    h_G = vae.guidance(state_BS, domain_B)                             # (B, 50): the actor's extra input (Eq. 8)
+
+Encoder E(s, a, d) -> mu, sigma; decoder D(s, z, d) = [s, z, d] -> hidden -> 50 -> action (tanh). The state is
+f_distill of a teacher's posterior features, so it lives in the student's feature space, and at behaviour time
+the decoder reads the student's own e_t. h_G is the decoder's 50-d penultimate activation, not the action.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GUIDANCE = 50  # width of the penultimate decoder layer, h_G
+Z_CLIP = 0.5  # latent samples at generation time are clipped to [-0.5, 0.5] (BCQ)
+
+
+class ActionVAE(nn.Module):
+    def __init__(self, state_size: int, action_dim: int, n_domains: int, latent: int = 8, hidden: int = 750):
+        super().__init__()
+        self.latent, self.n_domains = latent, n_domains
+        self.encoder = nn.Sequential(nn.Linear(state_size + action_dim + n_domains, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.decoder_trunk = nn.Sequential(nn.Linear(state_size + latent + n_domains, hidden), nn.ReLU(),
+                                           nn.Linear(hidden, GUIDANCE), nn.ReLU())
+        self.decoder_out = nn.Linear(GUIDANCE, action_dim)
+
+    def _onehot(self, domain_B: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(domain_B.long(), self.n_domains).to(like.dtype)
+
+    def guidance(self, state_BS: torch.Tensor, domain_B: torch.Tensor, z_BZ: torch.Tensor | None = None):
+        """h_G(s, d): the decoder's penultimate activation with z ~ N(0, 1) clipped (or the given z)."""
+        if z_BZ is None:
+            z_BZ = torch.randn(*state_BS.shape[:-1], self.latent, device=state_BS.device).clamp(-Z_CLIP, Z_CLIP)
+        domain = self._onehot(domain_B, state_BS).expand(*state_BS.shape[:-1], self.n_domains)
+        return self.decoder_trunk(torch.cat([state_BS, z_BZ.to(state_BS.dtype), domain], -1))
+
+    def decode(self, state_BS, domain_B, z_BZ=None) -> torch.Tensor:
+        """D(s, z, d): a generated action in [-1, 1]."""
+        return torch.tanh(self.decoder_out(self.guidance(state_BS, domain_B, z_BZ)))
+
+    def loss(self, state_BS: torch.Tensor, action_BA: torch.Tensor, domain_B: torch.Tensor):
+        """Eq. 7: MSE(a, a_hat) + 0.5 * KL(N(mu, sigma) || N(0, 1)) (the 0.5 weight as in BCQ)."""
+        domain = self._onehot(domain_B, state_BS)
+        mean, log_std = self.encoder(torch.cat([state_BS, action_BA, domain], -1)).chunk(2, -1)
+        log_std = log_std.clamp(-4.0, 15.0)
+        std = log_std.exp()
+        z = mean + std * torch.randn_like(std)
+        recon = self.decode(state_BS, domain_B, z)
+        mse = (recon - action_BA).pow(2).mean()
+        kl = (-0.5 * (1 + 2 * log_std - mean.pow(2) - std.pow(2))).sum(-1).mean()
+        loss = mse + 0.5 * kl
+        return loss, {"train/vae_loss": loss.detach(), "train/vae_mse": mse.detach(), "train/vae_kl": kl.detach()}

@@ -1,0 +1,100 @@
+"""Checkpoints in a safe format: safetensors for every tensor, a JSON sidecar for everything else.
+
+    save(dir, {"model": model, "model_opt": opt, ...}, info={"step": 10, ...})
+    info, tensors = load(dir)
+    restore({"model": model, "model_opt": opt}, info, tensors, where=dir)
+
+    <dir>/checkpoint.safetensors   <part>/<param> for modules, <part>/<index>/<slot> for optimisers
+    <dir>/checkpoint.json          `step`, optimiser param groups, and whatever the caller puts in `info`
+
+Nothing is unpickled on load. Both files are written to a temp name and moved in place (os.replace); tensors
+first and the sidecar last, and load checks that they name the same step, so a kill between them is detected.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+TENSORS = "checkpoint.safetensors"
+SIDECAR = "checkpoint.json"
+Part = torch.nn.Module | torch.optim.Optimizer
+
+
+class CheckpointError(RuntimeError):
+    """A missing, corrupt or unusable checkpoint; the message names the file and what to do."""
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def exists(directory: str | Path) -> bool:
+    return (Path(directory) / SIDECAR).exists()
+
+
+def save(directory: str | Path, parts: dict[str, Part], info: dict, extra: dict[str, torch.Tensor] | None = None):
+    """Write every part's tensors (+ `extra` tensors) and the `info` sidecar (must hold `step`)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()}
+    info = dict(info, param_groups={})
+    for name, part in parts.items():
+        if isinstance(part, torch.optim.Optimizer):
+            state = part.state_dict()
+            for index, slots in state["state"].items():
+                for slot, value in slots.items():
+                    tensors[f"{name}/{index}/{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
+            info["param_groups"][name] = state["param_groups"]
+        else:
+            tensors.update({f"{name}/{k}": v.detach().cpu().contiguous() for k, v in part.state_dict().items()})
+    _atomic(directory / TENSORS, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(info["step"])}))
+    _atomic(directory / SIDECAR, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+
+
+def load(directory: str | Path, hint: str = "start over without it, or restore it from a copy"):
+    """(info, tensors) of a checkpoint; CheckpointError naming the file when missing, corrupt or inconsistent."""
+    directory = Path(directory)
+    sidecar, tensors_path = directory / SIDECAR, directory / TENSORS
+    for path in (sidecar, tensors_path):
+        if not path.exists():
+            raise CheckpointError(f"{path}: missing; is {directory} a checkpoint directory? {hint}")
+    try:
+        info = json.loads(sidecar.read_text())
+        step = int(info["step"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{sidecar}: unreadable sidecar ({err}); {hint}") from None
+    try:
+        tensors = load_file(str(tensors_path))
+        with safe_open(str(tensors_path), "pt") as handle:
+            saved_step = int((handle.metadata() or {}).get("step", -1))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{tensors_path}: corrupt tensor file ({err}); {hint}") from None
+    if saved_step != step:
+        raise CheckpointError(f"{directory}: {SIDECAR} is at step {step} but {TENSORS} at step {saved_step} "
+                              f"(interrupted write?); {hint}")
+    return info, tensors
+
+
+def restore(parts: dict[str, Part], info: dict, tensors: dict[str, torch.Tensor], where: str | Path) -> None:
+    """Load each part from its `<part>/...` tensors; a shape or key mismatch -> CheckpointError."""
+    for name, part in parts.items():
+        prefix = f"{name}/"
+        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            if isinstance(part, torch.optim.Optimizer):
+                state: dict[int, dict[str, torch.Tensor]] = {}
+                for key, value in own.items():
+                    index, slot = key.split("/", 1)
+                    state.setdefault(int(index), {})[slot] = value
+                part.load_state_dict({"state": state, "param_groups": info["param_groups"][name]})
+            else:
+                part.load_state_dict(own)
+        except (RuntimeError, KeyError, ValueError) as err:
+            raise CheckpointError(f"{where}: part {name!r} does not fit the saved tensors ({err})") from None

@@ -1,0 +1,75 @@
+"""Domain-selective distillation (Eq. 3-4): which teachers the student should listen to, and how hard.
+
+    distiller = DomainDistiller(teacher_feature=F_s, student_feature=F_e, n_teachers=N)
+    loss, weights_NBT, metrics = distiller(teacher_NBTF, student_BTF)
+
+Eq. 3: w_t^i = softmax_i( f_weight(concat(s_t^i, e_t)) ), per (batch, time), one linear layer to a scalar.
+Eq. 4: L_distill = sum_i mean_{b,t}( max(w_floor, w_t^i) * mean_d (u_t^i - e_t)^2 ),  u_t^i = f_distill(s_t^i).
+Neither the weights nor e_t are detached: f_weight learns to favour the teacher whose distilled features sit
+closest to the student, and the student's encoder and RSSM are pulled toward the teachers. Teacher features
+arrive detached (the teachers are frozen).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DomainDistiller(nn.Module):
+    """f_weight (Eq. 3) and f_distill (Eq. 4) with the weighted distillation loss."""
+
+    def __init__(self, teacher_feature: int, student_feature: int, n_teachers: int, weight_floor: float = 0.1,
+                 uniform: bool = False):
+        super().__init__()
+        self.n_teachers, self.weight_floor, self.uniform = n_teachers, weight_floor, uniform
+        self.f_weight = nn.Linear(teacher_feature + student_feature, 1)
+        self.f_distill = nn.Linear(teacher_feature, student_feature)
+
+    def weights(self, teacher_NBTF: torch.Tensor, student_BTF: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: (N, B, T) domain weights that sum to one over N at every (b, t)."""
+        N = teacher_NBTF.shape[0]
+        if self.uniform:  # the `no_domain_weights` ablation
+            return torch.full(teacher_NBTF.shape[:3], 1.0 / N, device=teacher_NBTF.device)
+        pair_NBTX = torch.cat([teacher_NBTF, student_BTF.expand(N, *student_BTF.shape)], -1)
+        return torch.softmax(self.f_weight(pair_NBTX).squeeze(-1).float(), dim=0)
+
+    def distill(self, teacher_NBTF: torch.Tensor) -> torch.Tensor:
+        """u_t^i = f_distill(s_t^i): teacher features mapped into the student's feature space, (N, B, T, F_e)."""
+        return self.f_distill(teacher_NBTF)
+
+    def forward(self, teacher_NBTF: torch.Tensor, student_BTF: torch.Tensor):
+        """Eq. 4. Returns (loss, weights_NBT, metrics)."""
+        if teacher_NBTF.shape[0] != self.n_teachers:
+            raise ValueError(f"got features of {teacher_NBTF.shape[0]} teachers, the distiller was built for "
+                             f"{self.n_teachers}")
+        teacher_NBTF = teacher_NBTF.detach()
+        weights_NBT = self.weights(teacher_NBTF, student_BTF)
+        dist_NBT = (self.distill(teacher_NBTF) - student_BTF.unsqueeze(0)).float().pow(2).mean(-1)
+        floored_NBT = torch.clamp(weights_NBT, min=self.weight_floor)
+        loss = (floored_NBT * dist_NBT).mean((1, 2)).sum()
+        mean_N = weights_NBT.detach().mean((1, 2))
+        metrics = {"train/distill_loss": loss.detach(),
+                   **{f"train/domain_weight/{i}": mean_N[i] for i in range(self.n_teachers)},
+                   **{f"train/distill_dist/{i}": dist_NBT.detach()[i].mean() for i in range(self.n_teachers)}}
+        return loss, weights_NBT, metrics
+
+
+class RunningWeights:
+    """Running average of the domain weights: picks the dominant domain and G's source batch (Alg. 1, line 9)."""
+
+    def __init__(self, n: int, decay: float = 0.99):
+        self.decay = decay
+        self.value = torch.full((n,), 1.0 / n)
+
+    def update(self, weights_NBT: torch.Tensor) -> torch.Tensor:
+        mean_N = weights_NBT.detach().float().mean((1, 2)).cpu()
+        self.value = self.decay * self.value + (1.0 - self.decay) * mean_N
+        return self.value
+
+    def dominant(self) -> int:
+        """"The domain with the highest confidence": argmax of the running weights."""
+        return int(self.value.argmax())
+
+    def draw(self, generator: torch.Generator | None = None) -> int:
+        """A source domain drawn with probability equal to its running weight (Alg. 1, line 9)."""
+        return int(torch.multinomial(self.value / self.value.sum(), 1, generator=generator))

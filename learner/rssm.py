@@ -1,0 +1,119 @@
+"""Recurrent state-space model (Eq. 1): representation q(s_t | s_{t-1}, a_{t-1}, o_t) and dynamics p(s_t | s_{t-1}, a_{t-1}).
+
+A state is a dict of tensors with leading dims (B,) for one step or (B, T) for a sequence:
+`deter` (GRU state h_t), `stoch` (sample z_t, flattened), and the distribution's statistics: `mean`, `std`
+(Gaussian) or `logits` (discrete, (..., stoch, classes)).
+
+Speed: everything that does not depend on the recurrence runs batched over (B, T) outside the Python loop over
+time - the action and embedding projections before it, the prior head after it (the prior at t depends only on h_t).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNormGRUCell(nn.Module):
+    """DreamerV2's GRU: one linear map of [x, h] to the three gates, layer norm, update-gate bias -1."""
+
+    def __init__(self, inp: int, size: int):
+        super().__init__()
+        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
+        self.norm = nn.LayerNorm(3 * size)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
+        cand = torch.tanh(torch.sigmoid(reset) * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1.0 - update) * h
+
+
+class RSSM(nn.Module):
+    def __init__(self, action_dim: int, embed_size: int, *, stoch: int, discrete: int, deter: int, hidden: int,
+                 min_std: float):
+        super().__init__()
+        self.stoch, self.discrete, self.deter, self.min_std = stoch, discrete, deter, min_std
+        self.stoch_size = stoch * discrete if discrete else stoch
+        stats = stoch * discrete if discrete else 2 * stoch
+        # img_in: [z_{t-1}, a_{t-1}] -> hidden, split so the action part is precomputed for all t.
+        self.img_stoch = nn.Linear(self.stoch_size, hidden)
+        self.img_action = nn.Linear(action_dim, hidden, bias=False)
+        self.gru = LayerNormGRUCell(hidden, deter)
+        self.img_out = nn.Sequential(nn.Linear(deter, hidden), nn.ELU(), nn.Linear(hidden, stats))
+        # obs_in: [h_t, embed_t] -> hidden, split so the embedding part is precomputed for all t.
+        self.obs_deter = nn.Linear(deter, hidden, bias=False)
+        self.obs_embed = nn.Linear(embed_size, hidden)
+        self.obs_out = nn.Linear(hidden, stats)
+
+    @property
+    def feature_size(self) -> int:
+        return self.stoch_size + self.deter
+
+    def initial(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """The zero state for `batch` sequences (the state before an episode's first frame)."""
+        state = {"deter": torch.zeros(batch, self.deter, device=device, dtype=dtype),
+                 "stoch": torch.zeros(batch, self.stoch_size, device=device, dtype=dtype)}
+        state.update({k: torch.zeros(batch, *shape, device=device, dtype=dtype) for k, shape in self._stat_shapes()})
+        return state
+
+    def _stat_shapes(self):
+        if self.discrete:
+            return [("logits", (self.stoch, self.discrete))]
+        return [("mean", (self.stoch,)), ("std", (self.stoch,))]
+
+    def _dist(self, stats: torch.Tensor, sample: bool) -> dict[str, torch.Tensor]:
+        """Statistics -> {stats, stoch}. Gaussian: std = softplus + min_std. Discrete: one-hot, straight-through."""
+        if self.discrete:
+            logits = stats.unflatten(-1, (self.stoch, self.discrete))
+            probs = torch.softmax(logits.float(), -1)
+            if sample:
+                index = torch.multinomial(probs.flatten(0, -2), 1).view(probs.shape[:-1])
+                onehot = F.one_hot(index, self.discrete).to(probs.dtype)
+                stoch = onehot + probs - probs.detach()
+            else:
+                stoch = F.one_hot(probs.argmax(-1), self.discrete).to(probs.dtype)
+            return {"logits": logits, "stoch": stoch.flatten(-2).to(stats.dtype)}
+        mean, std = stats.chunk(2, -1)
+        std = F.softplus(std) + self.min_std
+        stoch = mean + std * torch.randn_like(std) if sample else mean
+        return {"mean": mean, "std": std, "stoch": stoch}
+
+    def img_step(self, state: dict[str, torch.Tensor], action_BA: torch.Tensor, sample: bool = True):
+        """Dynamics p(s_t | s_{t-1}, a_{t-1}): one prior step, for imagination and open-loop prediction."""
+        x = F.elu(self.img_stoch(state["stoch"]) + self.img_action(action_BA))
+        deter = self.gru(x, state["deter"])
+        return {"deter": deter, **self._dist(self.img_out(deter), sample)}
+
+    def observe(self, embed_BTE: torch.Tensor, action_BTA: torch.Tensor, is_first_BT: torch.Tensor,
+                state: dict[str, torch.Tensor] | None = None, sample: bool = True):
+        """Filter a sequence: posterior q(s_t | s_{t-1}, a_{t-1}, o_t) and prior p(s_t | s_{t-1}, a_{t-1}) per step.
+
+        action_BTA[:, t] is the action that led to frame t (a_{t-1} in the paper's indexing). Where is_first, the
+        carried state and that action are zeroed, so each episode starts from the initial state.
+        """
+        B, T = embed_BTE.shape[:2]
+        keep_BT1 = (~is_first_BT.bool()).unsqueeze(-1).to(embed_BTE.dtype)
+        act_BTH = self.img_action(action_BTA * keep_BT1)  # (B, T, hidden), zero where is_first
+        emb_BTH = self.obs_embed(embed_BTE)  # (B, T, hidden)
+        if state is None:
+            state = self.initial(B, embed_BTE.device, embed_BTE.dtype)
+        stoch, deter = state["stoch"], state["deter"]
+        deters, posts = [], []
+        for t in range(T):
+            keep = keep_BT1[:, t]
+            x = F.elu(self.img_stoch(stoch * keep) + act_BTH[:, t])
+            deter = self.gru(x, deter * keep)
+            post = self._dist(self.obs_out(F.elu(self.obs_deter(deter) + emb_BTH[:, t])), sample)
+            stoch = post["stoch"]
+            deters.append(deter)
+            posts.append(post)
+        deter_BTD = torch.stack(deters, 1)
+        post = {k: torch.stack([p[k] for p in posts], 1) for k in posts[0]}
+        post["deter"] = deter_BTD
+        prior = {"deter": deter_BTD, **self._dist(self.img_out(deter_BTD), sample)}
+        return post, prior
+
+    def features(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """e_t = concat(stoch, deter): the features the paper distils and the heads read."""
+        return torch.cat([state["stoch"], state["deter"]], -1)

@@ -1,0 +1,37 @@
+"""Episodes on disk and in Redis: the schema, offline datasets, the online replay, its sampler and rate limiter.
+
+An episode is `dict[str, np.ndarray]` of L frames plus a metadata dict (schema: replay/schema.py).
+
+    validate_episode(ep, size=64, action_dim=6)             # EpisodeError naming the bad field
+
+    # offline source datasets D_i (Parquet + manifest.json; replay/dataset.py)
+    writer = DatasetWriter("data/sources/walker_walk", "dmc", "walker_walk", size=64, action_dim=6, ...)
+    if not writer.has(i): writer.write(i, ep, meta)
+    reader = DatasetReader("data/sources/walker_walk", skip_corrupt=False)
+    for ep, meta in reader.episodes(): ...                  # DatasetError naming the bad file
+    batch = sample_windows(episodes, batch=16, seq_len=50, rng=np.random.default_rng(0))   # (B, T, ...)
+
+    # online replay B (Redis; replay/redis_replay.py documents the key layout)
+    replay = RedisReplay(connect(url), capacity_steps=500_000)
+    episode_id = replay.insert(ep, meta)                    # atomic, FIFO eviction, counters
+    sampler = Sampler(replay, batch=16, seq_len=50, seed=0) # learner side: prefetch thread + local cache
+    limiter = RateLimiter(samples_per_insert=8, min_inserts=2500, error_buffer=4000, counts=replay.counts)
+    if limiter.await_sample(16 * 50, timeout=60): batch = sampler.next()
+
+Knows numpy, pyarrow and redis only: no torch, no Ray.
+"""
+from replay.client import ReplayConnectionError, connect
+from replay.dataset import DatasetError, DatasetReader, DatasetWriter, sample_windows
+from replay.limiter import RateLimiter
+from replay.redis_replay import RedisReplay
+from replay.sampler import Sampler
+from replay.schema import (
+    EpisodeError, episode_to_ipc, episode_to_table, ipc_to_episode, table_to_episode, validate_episode,
+    validate_meta,
+)
+
+__all__ = [
+    "DatasetError", "DatasetReader", "DatasetWriter", "EpisodeError", "RateLimiter", "RedisReplay",
+    "ReplayConnectionError", "Sampler", "connect", "episode_to_ipc", "episode_to_table", "ipc_to_episode",
+    "sample_windows", "table_to_episode", "validate_episode", "validate_meta",
+]

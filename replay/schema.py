@@ -1,0 +1,203 @@
+"""The episode schema: validation and Arrow conversions (no pickle anywhere).
+
+An episode is `dict[str, np.ndarray]` of length L (frames), DreamerV2 style:
+
+| field         | dtype   | shape       | meaning                                                        |
+|---------------|---------|-------------|----------------------------------------------------------------|
+| `image`       | uint8   | (L, H, W, 3)| the observed frame                                             |
+| `action`      | float32 | (L, A)      | action[t] led to image[t]; action[0] = 0; the env's native A   |
+| `reward`      | float32 | (L,)        | reward received on arriving at image[t]; reward[0] = 0         |
+| `is_first`    | bool    | (L,)        | True only at [0]                                               |
+| `is_last`     | bool    | (L,)        | True only at [-1]                                              |
+| `is_terminal` | bool    | (L,)        | True only where the env terminated (implies is_last)           |
+| `success`     | bool    | (L,)        | Meta-World task success; False for DMC                         |
+
+Metadata (`meta`, a JSON-able dict) holds at least: suite, task, policy, seed (int), return (= reward.sum()),
+length (= L), render_mode, size (= H = W), action_repeat, action_dim (= A); extra keys are kept.
+
+Arrow form (one row per step): `image` fixed_size_binary(H*W*3) (decodes to a (L, H, W, 3) view without a copy),
+`action` fixed_size_list<float32>[A], the rest as float32/bool columns. The schema's metadata key `vid2act` holds
+JSON `{"schema_version", "image_shape", "meta"}`. IPC bytes (the Redis value) are an Arrow IPC stream whose
+buffers are lz4- or zstd-compressed.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+FIELDS: dict[str, np.dtype] = {
+    "image": np.dtype(np.uint8),
+    "action": np.dtype(np.float32),
+    "reward": np.dtype(np.float32),
+    "is_first": np.dtype(bool),
+    "is_last": np.dtype(bool),
+    "is_terminal": np.dtype(bool),
+    "success": np.dtype(bool),
+}
+FLAGS = ("is_first", "is_last", "is_terminal", "success")
+META_KEYS: dict[str, type | tuple[type, ...]] = {
+    "suite": str, "task": str, "policy": str, "seed": int, "return": (int, float), "length": int,
+    "render_mode": str, "size": int, "action_repeat": int, "action_dim": int,
+}
+_META_KEY = b"vid2act"
+
+
+class EpisodeError(ValueError):
+    """An episode (or its metadata) that breaks the schema; `.field` names the culprit."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"episode field {field!r}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def validate_episode(ep: dict, *, size: int | None = None, action_dim: int | None = None) -> None:
+    """Raise EpisodeError naming the first field that is missing, mistyped, misshapen or inconsistent."""
+    if not isinstance(ep, dict):
+        raise EpisodeError("<episode>", f"expected a dict of arrays, got {type(ep).__name__}")
+    for name in ep:
+        if name not in FIELDS:
+            raise EpisodeError(name, f"unexpected field (the schema has {', '.join(FIELDS)})")
+    for name, dtype in FIELDS.items():
+        if name not in ep:
+            raise EpisodeError(name, "missing")
+        value = ep[name]
+        if not isinstance(value, np.ndarray):
+            raise EpisodeError(name, f"expected a numpy array, got {type(value).__name__}")
+        if value.dtype != dtype:
+            raise EpisodeError(name, f"dtype {value.dtype}, expected {dtype}")
+    image, action = ep["image"], ep["action"]
+    if image.ndim != 4 or image.shape[-1] != 3 or image.shape[1] != image.shape[2]:
+        raise EpisodeError("image", f"shape {image.shape}, expected (L, H, W, 3) with H == W")
+    if size is not None and image.shape[1] != size:
+        raise EpisodeError("image", f"frames are {image.shape[1]}x{image.shape[2]}, expected {size}x{size}")
+    length = image.shape[0]
+    if length < 1:
+        raise EpisodeError("image", "episode is empty (L = 0)")
+    if action.ndim != 2 or action.shape[1] < 1:
+        raise EpisodeError("action", f"shape {action.shape}, expected (L, A)")
+    if action_dim is not None and action.shape[1] != action_dim:
+        raise EpisodeError("action", f"width {action.shape[1]}, expected action_dim {action_dim}")
+    for name in FIELDS:
+        if ep[name].shape[0] != length:
+            raise EpisodeError(name, f"length {ep[name].shape[0]} differs from image length {length}")
+    for name in ("reward", *FLAGS):
+        if ep[name].ndim != 1:
+            raise EpisodeError(name, f"shape {ep[name].shape}, expected ({length},)")
+    for name in ("action", "reward"):
+        if not np.isfinite(ep[name]).all():
+            raise EpisodeError(name, "holds NaN or infinite values")
+    if np.any(action[0] != 0) or ep["reward"][0] != 0:
+        raise EpisodeError("action" if np.any(action[0] != 0) else "reward",
+                           "step 0 must be zero (no action or reward leads to the first frame)")
+    first, last = ep["is_first"], ep["is_last"]
+    if not first[0] or first[1:].any():
+        raise EpisodeError("is_first", "must be True at step 0 and only there")
+    if not last[-1] or last[:-1].any():
+        raise EpisodeError("is_last", "must be True at the last step and only there")
+    if (ep["is_terminal"] & ~last).any():
+        raise EpisodeError("is_terminal", "True at a step that is not the last")
+
+
+def validate_meta(meta: dict, ep: dict) -> None:
+    """Raise EpisodeError naming a metadata key that is missing, mistyped or disagrees with the episode."""
+    if not isinstance(meta, dict):
+        raise EpisodeError("<meta>", f"expected a dict, got {type(meta).__name__}")
+    for key, kind in META_KEYS.items():
+        if key not in meta:
+            raise EpisodeError(f"meta.{key}", "missing")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise EpisodeError(f"meta.{key}", f"{meta[key]!r} is not of type {kind}")
+    length, size, width = ep["image"].shape[0], ep["image"].shape[1], ep["action"].shape[1]
+    for key, want in (("length", length), ("size", size), ("action_dim", width)):
+        if meta[key] != want:
+            raise EpisodeError(f"meta.{key}", f"{meta[key]} disagrees with the episode's {want}")
+    total = float(ep["reward"].sum(dtype=np.float64))
+    if not math.isclose(meta["return"], total, rel_tol=1e-4, abs_tol=1e-3):
+        raise EpisodeError("meta.return", f"{meta['return']} differs from reward.sum() = {total}")
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise EpisodeError("<meta>", f"not JSON-serialisable: {err}") from None
+
+
+def episode_to_table(ep: dict, meta: dict) -> pa.Table:
+    """Validated episode -> Arrow table with one row per step and the metadata in the schema (no image copy)."""
+    validate_episode(ep)
+    validate_meta(meta, ep)
+    length, height, width, _ = ep["image"].shape
+    frame_bytes = height * width * 3
+    image = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(frame_bytes), length, [None, pa.py_buffer(np.ascontiguousarray(ep["image"]))])
+    action = pa.FixedSizeListArray.from_arrays(pa.array(ep["action"].reshape(-1)), ep["action"].shape[1])
+    columns = {"image": image, "action": action, "reward": pa.array(ep["reward"])}
+    columns.update({name: pa.array(ep[name]) for name in FLAGS})
+    header = {"schema_version": SCHEMA_VERSION, "image_shape": [height, width, 3], "meta": meta}
+    return pa.table(columns, metadata={_META_KEY: json.dumps(header).encode()})
+
+
+def _column(table: pa.Table, name: str) -> pa.Array:
+    if name not in table.column_names:
+        raise EpisodeError(name, "missing column")
+    column = table.column(name)
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if array.null_count:
+        raise EpisodeError(name, f"{array.null_count} null values")
+    return array
+
+
+def table_to_episode(table: pa.Table) -> tuple[dict, dict]:
+    """Arrow table -> validated (episode, meta). Image and action are read-only views into Arrow buffers."""
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise EpisodeError("<schema>", "no vid2act metadata: not an episode table")
+    try:
+        header = json.loads(raw)
+        version, shape, meta = header["schema_version"], header["image_shape"], header["meta"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise EpisodeError("<schema>", f"unreadable vid2act metadata ({err})") from None
+    if version != SCHEMA_VERSION:
+        raise EpisodeError("<schema>", f"schema version {version}, this code reads {SCHEMA_VERSION}")
+    length = table.num_rows
+    image = _column(table, "image")
+    frame_bytes = int(np.prod(shape))
+    if image.type != pa.binary(frame_bytes):
+        raise EpisodeError("image", f"arrow type {image.type}, expected fixed_size_binary[{frame_bytes}]")
+    ep = {"image": np.frombuffer(image.buffers()[1], np.uint8, length * frame_bytes,
+                                 image.offset * frame_bytes).reshape(length, *shape)}
+    action = _column(table, "action")
+    if not pa.types.is_fixed_size_list(action.type) or action.type.value_type != pa.float32():
+        raise EpisodeError("action", f"arrow type {action.type}, expected fixed_size_list<float>")
+    ep["action"] = action.flatten().to_numpy(zero_copy_only=True).reshape(length, action.type.list_size)
+    ep["reward"] = _column(table, "reward").to_numpy(zero_copy_only=False)
+    for name in FLAGS:
+        ep[name] = _column(table, name).to_numpy(zero_copy_only=False)
+    for name, dtype in FIELDS.items():
+        if ep[name].dtype != dtype:
+            raise EpisodeError(name, f"stored dtype {ep[name].dtype}, expected {dtype}")
+    validate_episode(ep)
+    validate_meta(meta, ep)
+    return ep, meta
+
+
+def episode_to_ipc(ep: dict, meta: dict, compression: str | None = "lz4") -> pa.Buffer:
+    """Episode -> Arrow IPC stream bytes (a bytes-like pa.Buffer), buffers compressed with lz4/zstd/None."""
+    table = episode_to_table(ep, meta)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def ipc_to_episode(data) -> tuple[dict, dict]:
+    """Arrow IPC stream bytes (any bytes-like) -> validated (episode, meta)."""
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    except (pa.ArrowInvalid, OSError) as err:
+        raise EpisodeError("<ipc>", f"unreadable Arrow IPC stream ({err})") from None
+    return table_to_episode(table)

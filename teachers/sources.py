@@ -1,0 +1,30 @@
+"""The action VAE's training pairs: each teacher's own posterior features on its own source dataset (Eq. 6-7).
+
+    feats_MF, actions_MA = source_pairs(pool, i, episodes, max_steps)
+
+Teachers are frozen, so s_t^i on D_i never changes: it is computed once here instead of at every update. A pair
+is (s_t, a_t) with a_t the action taken from state t, i.e. the episode's action[t + 1] (action[t] led to frame t).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def source_pairs(pool, index: int, episodes: list[dict], max_steps: int = 20_000, seed: int = 0):
+    """(features (M, F), actions (M, A)) of teacher `index` on `episodes`, at most `max_steps` pairs."""
+    model = pool.models[index]
+    feats, actions, total = [], [], 0
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    for i in order:
+        ep = episodes[i]
+        image, action, first = pool._inputs(ep["image"][None], ep["action"][None], ep["is_first"][None])
+        post, _ = model.observe(model.encode(image), action, first, sample=False)
+        feat_LF = model.features(post)[0]
+        feats.append(feat_LF[:-1].cpu())
+        actions.append(torch.from_numpy(np.asarray(ep["action"][1:], np.float32)))
+        total += len(feat_LF) - 1
+        if total >= max_steps:
+            break
+    return torch.cat(feats)[:max_steps], torch.cat(actions)[:max_steps]

@@ -1,0 +1,43 @@
+"""Shared fixtures: a real redis-server on loopback, and tiny episodes in the replay convention."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deploy.redis_server import RedisServer
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A fresh password-protected redis-server (AOF on) in a tmp dir; stopped after the test."""
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _episode(length: int = 20, size: int = 16, action_dim: int = 3, seed: int = 0, terminal: bool = False,
+             task: str = "walker_walk") -> tuple[dict, dict]:
+    rng = np.random.default_rng(seed)
+    ep = {
+        "image": rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8),
+        "action": rng.uniform(-1, 1, (length, action_dim)).astype(np.float32),
+        "reward": rng.uniform(0, 1, length).astype(np.float32),
+        "is_first": np.arange(length) == 0,
+        "is_last": np.arange(length) == length - 1,
+        "is_terminal": (np.arange(length) == length - 1) & terminal,
+        "success": np.zeros(length, bool),
+    }
+    ep["action"][0] = 0
+    ep["reward"][0] = 0
+    meta = {"suite": "dmc", "task": task, "policy": "random", "seed": seed,
+            "return": float(ep["reward"].sum(dtype=np.float64)), "length": length, "render_mode": "fast",
+            "size": size, "action_repeat": 2, "action_dim": action_dim}
+    return ep, meta
+
+
+@pytest.fixture
+def make_episode():
+    """`make_episode(length=20, size=16, action_dim=3, seed=0, terminal=False, task=...) -> (ep, meta)`."""
+    return _episode

@@ -1,0 +1,134 @@
+"""The Vid2Act learner's loss terms (Eq. 3-8): shapes, where gradients flow and where they must not."""
+import numpy as np
+import pytest
+import torch
+
+from learner.action_vae import ActionVAE
+from learner.behavior import lambda_return
+from learner.distill import DomainDistiller
+from learner.learner import AgentSpec, Hyper, Learner
+from learner.player import Player
+
+B, T, S, A, FT = 3, 6, 32, 6, 20
+
+
+def spec(method="vid2act", n=2):
+    model = dict(image_size=S, action_dim=8, depth=4, stoch=6, discrete=0, deter=12, hidden=12, min_std=0.1,
+                 units=12, reward_layers=2, kl_balance=0.8, free_nats=1.0, kl_scale=1.0, reward_head=True,
+                 reward_scale=2.0)
+    return AgentSpec(model=model, action_dim=A, method=method, n_domains=0 if method == "dreamerv2" else n,
+                     units=12, actor_layers=2, value_layers=2, vae_latent=4, vae_hidden=16)
+
+
+def batch(seed=0):
+    rng = np.random.default_rng(seed)
+    first = np.zeros((B, T), bool)
+    first[:, 0] = True
+    return dict(image=rng.integers(0, 255, (B, T, S, S, 3), dtype=np.uint8),
+                action=rng.uniform(-1, 1, (B, T, A)).astype(np.float32),
+                reward=rng.random((B, T)).astype(np.float32), is_first=first, is_last=np.zeros((B, T), bool),
+                is_terminal=np.zeros((B, T), bool))
+
+
+def pairs(n=2, m=50):
+    return [(torch.randn(m, FT), torch.rand(m, A) * 2 - 1) for _ in range(n)]
+
+
+def test_domain_weights_sum_to_one_and_gradients_reach_student_and_f_weight():
+    d = DomainDistiller(FT, 10, n_teachers=3)
+    teacher = torch.randn(3, B, T, FT, requires_grad=True)
+    student = torch.randn(B, T, 10, requires_grad=True)
+    loss, w, metrics = d(teacher, student)
+    assert w.shape == (3, B, T)
+    torch.testing.assert_close(w.sum(0), torch.ones(B, T))
+    loss.backward()
+    assert student.grad is not None and student.grad.abs().sum() > 0  # e_t is pulled toward the teachers
+    assert d.f_weight.weight.grad.abs().sum() > 0  # the weights are not detached: f_weight learns
+    assert teacher.grad is None  # teachers are frozen
+    assert {"train/domain_weight/0", "train/distill_loss"} <= set(metrics)
+
+
+def test_weight_of_the_source_that_equals_the_target_rises():
+    """Eq. 3's f_weight is one linear layer on concat(s^i, e): the e part is the same for every i and cancels in
+    the softmax, so weights can only depend on the teacher's own features. Real teachers' features differ in
+    their statistics; so do these (means +1 and -1)."""
+    torch.manual_seed(0)
+    d = DomainDistiller(10, 10, n_teachers=2, weight_floor=0.1)
+    opt = torch.optim.Adam(d.parameters(), lr=1e-2)
+    for _ in range(300):
+        student = torch.randn(8, 5, 10) + 1.0
+        teacher = torch.stack([student, torch.randn(8, 5, 10) - 1.0])  # source 0 sees exactly the target
+        loss, w, _ = d(teacher, student)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert w[0].mean() > 0.8, w.mean((1, 2))
+
+
+def test_uniform_weights_for_the_ablation():
+    d = DomainDistiller(FT, 10, n_teachers=4, uniform=True)
+    _, w, _ = d(torch.randn(4, B, T, FT), torch.randn(B, T, 10))
+    torch.testing.assert_close(w, torch.full_like(w, 0.25))
+
+
+def test_action_vae_shapes_and_guidance():
+    vae = ActionVAE(10, A, n_domains=3, latent=4, hidden=16)
+    loss, m = vae.loss(torch.randn(7, 10), torch.rand(7, A) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2, 0]))
+    assert loss.ndim == 0 and m["train/vae_kl"] >= 0
+    assert vae.guidance(torch.randn(7, 10), torch.tensor(1)).shape == (7, 50)
+    assert vae.decode(torch.randn(7, 10), torch.tensor(2)).abs().max() <= 1
+
+
+def test_lambda_return_matches_hand_computation():
+    r = torch.tensor([[1.0, 2.0]])
+    v = torch.tensor([[0.0, 10.0, 20.0]])
+    out = lambda_return(r, v, discount=0.5, lambda_=0.5)
+    last = 2.0 + 0.5 * 20.0  # t=1: r + g * ((1-l) v2 + l * v2)
+    first = 1.0 + 0.5 * (0.5 * 10.0 + 0.5 * last)
+    torch.testing.assert_close(out, torch.tensor([[first, last]]))
+
+
+@pytest.mark.parametrize("method", ["vid2act", "dreamerv2", "no_domain_weights", "no_action_guidance"])
+def test_every_method_updates_from_one_code_path(method):
+    s = spec(method)
+    learner = Learner(s, Hyper(horizon=3, vae_batch=16), FT, pairs() if s.guided else None)
+    teacher = None if method == "dreamerv2" else torch.randn(2, B, T, FT)
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    metrics = learner.update(batch(), teacher)
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert any(not torch.equal(before[k], v) for k, v in learner.model.state_dict().items())
+    assert ("train/distill_loss" in metrics) == (method != "dreamerv2")
+    assert ("train/vae_loss" in metrics) == (method in ("vid2act", "no_domain_weights"))
+
+
+def test_behaviour_learning_sends_no_gradient_into_the_action_vae_or_world_model():
+    learner = Learner(spec(), Hyper(horizon=3, vae_batch=16), FT, pairs())
+    data = batch()
+    _, post, _ = learner.model.loss(data)
+    for p in [*learner.vae.parameters(), *learner.model.parameters()]:
+        p.grad = None
+    learner.ac.update(learner.model, post, learner._guide())
+    assert all(p.grad is None for p in learner.vae.parameters())
+    assert all(p.grad is None for p in learner.model.parameters())
+    assert any(p.grad is not None for p in learner.ac.actor.parameters())
+
+
+def test_unknown_method_and_missing_sources_fail_clearly():
+    with pytest.raises(ValueError, match="unknown method"):
+        Learner(spec("ppo"), Hyper(), FT, None)
+    with pytest.raises(ValueError, match="source domains"):
+        Learner(spec(), Hyper(), FT, None)
+
+
+def test_player_acts_with_broadcast_weights_and_resets_at_episode_start():
+    learner = Learner(spec(), Hyper(horizon=3, vae_batch=16), FT, pairs())
+    player = Player(spec().to_dict(), explore=False)
+    frames = batch()["image"][:, 0]
+    random = player(dict(image=frames, is_first=np.ones(B, bool)))  # no weights yet: random actions
+    assert random.shape == (B, A) and np.abs(random).max() <= 1
+    player.load(learner.policy_weights(), version=3)
+    assert player.version == 3
+    a1 = player(dict(image=frames, is_first=np.ones(B, bool)))
+    player(dict(image=frames, is_first=np.zeros(B, bool)))
+    a3 = player(dict(image=frames, is_first=np.ones(B, bool)))  # a fresh episode: same start, same mode action
+    np.testing.assert_allclose(a1, a3, atol=1e-5)

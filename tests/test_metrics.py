@@ -1,0 +1,75 @@
+"""Metric dicts reach the node's Prometheus endpoint (the dashboard's metrics view), TensorBoard and the progress line."""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import urllib.request
+
+import pytest
+import ray
+
+from deploy.metrics import MetricsSink, format_progress, prometheus_name, split_tags
+from deploy.ray_runtime import remote
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def test_names_follow_prometheus_rules_and_fold_sources_into_a_tag():
+    assert prometheus_name("train/model_loss") == "vid2act_train_model_loss"
+    assert prometheus_name("fps/env frames-per.s") == "vid2act_fps_env_frames_per_s"
+    assert split_tags("train/domain_weight/walker_walk") == ("train/domain_weight", {"source": "walker_walk"})
+    assert split_tags("train/model_loss") == ("train/model_loss", {})
+
+
+def test_progress_line_has_steps_rate_eta_and_headline_metrics():
+    line = format_progress(12_000, 100_000, 880.0, {"train/model_loss": 1.23456})
+    assert line == "step 12,000/100,000 (12%) | 880 steps/s | ETA 1m40s | train/model_loss 1.235"
+    assert format_progress(5, None, 0.0, {}) == "step 5 | 0 steps/s"
+
+
+def test_sink_without_ray_writes_tensorboard_and_progress(tmp_path, caplog):
+    assert not ray.is_initialized()
+    sink = MetricsSink(logdir=tmp_path, total_steps=100, progress_every=0.0)
+    with caplog.at_level(logging.INFO, logger="deploy.metrics"):
+        sink.log(10, {"train/model_loss": 0.5, "fps/env": 100.0, "actor/note": "text", "replay/size": float("nan")})
+    sink.close()
+    assert "step 10/100 (10%)" in caplog.text and "train/model_loss 0.5" in caplog.text
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+    with pytest.raises(ValueError, match="lack a prefix"):
+        MetricsSink(progress_every=None).log(0, {"loss": 1.0})
+
+
+def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_metrics_report_interval_ms", "1000")  # export every second, not every ten
+    port = free_port()
+    ray.init(num_cpus=1, include_dashboard=False, _metrics_export_port=port, configure_logging=False)
+    try:
+        sink = remote(MetricsSink, name="metrics-sink", num_cpus=0).remote(
+            logdir=str(tmp_path), total_steps=100, tags={"actor": "learner"})
+        metrics = {"train/model_loss": 1.5, "fps/env": 250.0,
+                   "train/domain_weight/walker_walk": 0.7, "train/domain_weight/hopper_stand": 0.3}
+        ray.get(sink.log.remote(10, metrics))
+        wanted = ["vid2act_train_model_loss", "vid2act_fps_env", 'source="walker_walk"', 'source="hopper_stand"',
+                  'actor="learner"']
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and not all(w in text for w in wanted):
+            time.sleep(2)
+            text = scrape(port)
+        missing = [w for w in wanted if w not in text]
+        assert not missing, f"not on the metrics endpoint after 60s: {missing}"
+        weight_lines = [line for line in text.splitlines() if line.startswith("ray_vid2act_train_domain_weight{")]
+        assert any('source="walker_walk"' in line and line.endswith(" 0.7") for line in weight_lines), weight_lines
+        ray.get(sink.close.remote())
+        assert list(tmp_path.glob("events.out.tfevents.*"))
+    finally:
+        ray.shutdown()
