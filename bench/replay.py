@@ -6,9 +6,10 @@ Prints insert steps/s and sample batches/s (B x T x 64x64x3) for both, and Redis
 the empty server's) against the raw bytes stored. Goals (issue 4): sampler >= 50 batches/s and >= 0.5x the numpy
 ring; Redis memory <= 1.15x raw. The last line is the headline (sampler/numpy ratio); exit 1 if a goal is missed.
 
-Data: synthetic episodes that look like DMC renders -- a sky gradient, a checkered floor scrolling with the camera
-and a shaded body swinging smoothly -- so they compress like real frames (uniform noise would not compress at all
-and would overstate memory; flat colour would overstate compression). `--real N` adds N random-policy episodes
+Data: synthetic episodes that look like DMC renders -- a sky gradient, a checkered floor scrolling with the camera,
+a shaded body swinging smoothly, and a faint texture grain (fixed on the sky, moving with the floor) -- so they
+compress like real frames (uniform noise would not compress at all and would overstate memory; flat colour would
+overstate compression). `--real N` adds N random-policy episodes
 rendered by `actors` (dmc/walker_walk) and prints both compression ratios, so the synthetic data can be judged.
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.redis_server import RedisServer  # noqa: E402
-from replay import RedisReplay, Sampler, connect, episode_to_ipc  # noqa: E402
+from deploy.redis_server import RedisServer
+from replay import RedisReplay, Sampler, connect, episode_to_ipc
 
 
 def synthetic_episode(length: int, size: int, action_dim: int, seed: int) -> tuple[dict, dict]:
@@ -48,10 +49,13 @@ def synthetic_episode(length: int, size: int, action_dim: int, seed: int) -> tup
         shade = 1.0 - 0.5 * dist  # lit centre, darker rim
         for c in range(3):
             frames[..., c] = np.where(body, colour[c] * shade, frames[..., c])
+    grain = rng.normal(0, 3, (size, 2 * size, 3)).astype(np.float32)  # render texture, (H, 2W, 3)
+    cols = (np.arange(size) + (0.01 * size * t[:, 0]).astype(int)) % (2 * size)  # (L, W): the floor scrolls with the camera
+    frames += np.where(floor[..., None], grain[:, cols].transpose(1, 0, 2, 3), grain[None, :, :size])
     action = np.clip(np.cumsum(rng.normal(0, 0.2, (length, action_dim)), 0), -1, 1).astype(np.float32)
     reward = (0.5 + 0.5 * np.sin(0.03 * np.arange(length) + phase[0])).astype(np.float32)
     action[0], reward[0] = 0, 0
-    ep = {"image": frames.astype(np.uint8), "action": action, "reward": reward,
+    ep = {"image": np.clip(frames, 0, 255).astype(np.uint8), "action": action, "reward": reward,
           "is_first": np.arange(length) == 0, "is_last": np.arange(length) == length - 1,
           "is_terminal": np.zeros(length, bool), "success": np.zeros(length, bool)}
     meta = {"suite": "dmc", "task": "synthetic", "policy": "synthetic", "seed": seed,
@@ -69,7 +73,7 @@ def real_episodes(count: int, size: int) -> list[tuple[dict, dict]]:
     env = make_env("dmc/walker_walk", size=size)
     rng = np.random.default_rng(0)
     width = env.action_space.shape[0]
-    policy = lambda obs, info: rng.uniform(-1, 1, (1, width)).astype(np.float32)  # noqa: E731
+    policy = lambda obs, info: rng.uniform(-1, 1, (1, width)).astype(np.float32)
     episodes = []
     for seed in range(count):
         ep = rollout(env, policy, seed)
@@ -134,7 +138,7 @@ def main() -> int:
     compression = None if args.compression == "none" else args.compression
 
     episodes = [synthetic_episode(args.length, args.size, 6, seed) for seed in range(args.episodes)]
-    ratio = lambda eps: sum(len(episode_to_ipc(e, m, compression)) for e, m in eps) / sum(  # noqa: E731
+    ratio = lambda eps: sum(len(episode_to_ipc(e, m, compression)) for e, m in eps) / sum(
         raw_bytes(e) for e, _ in eps)
     print(f"synthetic episodes: {args.episodes} x {args.length} steps, {compression} ratio {ratio(episodes[:2]):.3f}")
     if args.real:
@@ -143,7 +147,7 @@ def main() -> int:
             print(f"real dmc/walker_walk episodes: {len(real)} x {len(real[0][0]['reward'])} steps, "
                   f"{compression} ratio {ratio(real):.3f}")
             episodes += real
-        except Exception as err:  # the bench stands without actors/
+        except Exception as err:  # noqa: BLE001 -- the bench stands without actors/
             print(f"real episodes skipped: {type(err).__name__}: {err}")
     total_steps = sum(len(e["reward"]) for e, _ in episodes)
     total_raw = sum(raw_bytes(e) for e, _ in episodes)

@@ -143,7 +143,8 @@ class TeacherConfig:
 @dataclass
 class ReplayConfig:
     url: str = ""
-    """Redis URL (`redis://:password@host:port/0`); empty = start an embedded redis-server on loopback."""
+    """Redis URL (`redis://:password@host:port/0`); empty = $VID2ACT_REDIS_URL if set, else an embedded
+    redis-server on loopback. Saved configs mask the password."""
     capacity: int = 500_000
     """Replay capacity in env steps (FIFO eviction)."""
     batch: int = 16
@@ -372,9 +373,13 @@ def config_to_dict(cfg: Config) -> dict:
 
 def save_config(cfg: Config, run_dir: str | Path) -> Path:
     """Write the resolved config beside a run's outputs."""
+    from replay.client import mask_url
+
     path = Path(run_dir) / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    data = config_to_dict(cfg)
+    data["replay"]["url"] = mask_url(data["replay"]["url"])  # passwords never land on disk
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deploy.placement import learner_device
 from learner import checkpoint
 from learner.learner import AgentSpec, Hyper, Learner
 from replay.client import connect
@@ -67,7 +68,7 @@ class LearnerWorker:
                  prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
                  teachers=None, device: str = "cpu", seed: int = 0, vae_source_steps: int = 20_000):
         self.spec = AgentSpec(**spec)
-        self.device = torch.device(device)
+        self.device = learner_device(log, device)
         self.checkpoint_dir = Path(checkpoint_dir)
         pairs, teacher_feature = None, 0
         if self.spec.n_domains:
@@ -102,7 +103,7 @@ class LearnerWorker:
         metrics = {k: v / max(n_updates, 1) for k, v in sums.items()}
         metrics["fps/updates"] = n_updates / (time.perf_counter() - started)
         metrics["train/updates"] = float(self.learner.updates)
-        metrics.update({f"replay/{k}": float(v) for k, v in self.replay.stats().items()})
+        metrics.update({k: float(v) for k, v in self.replay.stats().items()})
         return metrics
 
     def publish(self) -> tuple[dict[str, np.ndarray], int]:

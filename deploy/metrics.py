@@ -1,7 +1,7 @@
 """Where metric dicts go: Ray dashboard gauges, TensorBoard and a progress line, behind one `MetricsSink.log`.
 
     sink = MetricsSink(logdir=run_dir, total_steps=cfg.train.steps, tags={"actor": "learner"})
-    sink.log(env_steps, learner_metrics)   # {"train/model_loss": 1.2, "train/domain_weight/walker_walk": 0.7, ...}
+    sink.log(env_steps, learner_metrics)   # {"train/kl_loss": 1.2, "train/domain_weight/walker_walk": 0.7, ...}
     sink.close()
 
 Components report plain dicts whose keys carry a prefix: `train/` (losses, updates), `replay/` (size, ratio),
@@ -9,7 +9,7 @@ Components report plain dicts whose keys carry a prefix: `train/` (losses, updat
 a sink; domain code never imports this module.
 
 Ray gauges: each key becomes a `ray.util.metrics.Gauge` named by Prometheus rules with a `vid2act_` prefix
-(`train/model_loss` -> `vid2act_train_model_loss`; Ray's exporter adds its own `ray_`), created on first use. Keys of a
+(`train/kl_loss` -> `vid2act_train_kl_loss`; Ray's exporter adds its own `ray_`), created on first use. Keys of a
 tagged family fold into one gauge with a tag: `train/domain_weight/<source>` -> `vid2act_train_domain_weight`
 {source=<source>}. The sink's constant `tags` (e.g. `actor=env-actor-0`) go on every gauge it sets. Gauges need a
 connected Ray; without one (a debugger, a unit test) the sink skips them.
@@ -28,13 +28,14 @@ from ray.util.metrics import Gauge
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("train/", "replay/", "actor/", "teacher/", "fps/")
+PREFIXES = ("train/", "replay/", "actor/", "teacher/", "fps/", "eval/")
 """The prefixes metric keys carry."""
 
-TAGGED = {"train/domain_weight/": "source", "teacher/loss/": "source"}
+TAGGED = {"train/domain_weight/": "source", "train/distill_dist/": "source"}
 """Key families that fold into one gauge: `<family><value>` -> gauge `<family>` with tag `<tag>=<value>`."""
 
-PROGRESS_KEYS = ("fps/env", "fps/updates", "actor/return", "actor/weight_lag", "replay/size", "train/model_loss")
+PROGRESS_KEYS = ("fps/env_frames", "fps/updates", "actor/return", "actor/version_lag", "train/image_nll",
+                 "train/actor_loss")
 """Keys the progress line shows when present, in this order."""
 
 NAMESPACE = "vid2act"
@@ -84,20 +85,19 @@ class Progress:
 
     def __init__(self, total_steps: int | None, every: float, keys: Sequence[str] = PROGRESS_KEYS):
         self.total, self.every, self.keys = total_steps, every, tuple(keys)
-        self.started = self.last_time = time.monotonic()
-        self.first_step: int | None = None
+        self.first: tuple[int, float] | None = None  # (step, time) of the first update: the rate's origin
         self.shown = -math.inf
 
     def update(self, step: int, metrics: Mapping[str, float]) -> str | None:
         """The line to print for this call, or None when the last one was under `every` seconds ago."""
         now = time.monotonic()
-        if self.first_step is None:
-            self.first_step, self.started = step, now
+        if self.first is None:
+            self.first = (step, now)
         if now - self.shown < self.every:
             return None
         self.shown = now
-        elapsed = now - self.started
-        rate = (step - self.first_step) / elapsed if elapsed > 0 else 0.0
+        first_step, started = self.first
+        rate = (step - first_step) / (now - started) if now > started else 0.0
         return format_progress(step, self.total, rate, {k: metrics[k] for k in self.keys if k in metrics})
 
 
@@ -110,7 +110,7 @@ def format_duration(seconds: float) -> str:
 
 
 def format_progress(step: int, total: int | None, steps_per_s: float, metrics: Mapping[str, float]) -> str:
-    """`step 12,000/100,000 (12%) | 850 steps/s | ETA 1m43s | fps/env 850 | train/model_loss 1.23`."""
+    """`step 12,000/100,000 (12%) | 850 steps/s | ETA 1m43s | fps/updates 4.2 | train/kl_loss 1.23`."""
     parts = [f"step {step:,}" + (f"/{total:,} ({100 * step / total:.0f}%)" if total else "")]
     parts.append(f"{steps_per_s:,.0f} steps/s")
     if total and steps_per_s > 0:
@@ -132,8 +132,8 @@ class MetricsSink:
                  tags: Mapping[str, str] | None = None, progress_every: float | None = 10.0):
         self.gauges = RayGauges(tags or {})
         self.writer = None
-        if logdir is not None:
-            from torch.utils.tensorboard import SummaryWriter  # local: actors without a logdir skip the import
+        if logdir is not None:  # local import: sinks without a logdir (env actors) skip TensorBoard's
+            from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(logdir))
         self.progress = Progress(total_steps, progress_every) if progress_every is not None else None

@@ -11,6 +11,8 @@ Durability: `appendfsync everysec`. Redis writes every command to the AOF file (
 replies, so a killed redis-server loses no acknowledged episode; only a machine crash can lose the last second.
 `always` would fsync each multi-megabyte episode before replying, for no gain against process kills.
 Memory: `maxmemory-policy noeviction` -- the replay evicts its own oldest episodes; Redis must never drop keys.
+Disk: the AOF logs evictions as well as inserts; Redis' automatic AOF rewrite (when it doubles) keeps it to about
+twice the live data.
 """
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ class RedisServer:
             f.write("".join(f"{key} {value}\n" for key, value in lines.items()))
         return path
 
-    def start(self, timeout: float = 20.0) -> "RedisServer":
+    def start(self, timeout: float = 20.0) -> RedisServer:
         """Start redis-server (data comes back from the AOF) and wait until it answers PING."""
         if self.process is not None and self.process.poll() is None:
             return self
@@ -141,7 +143,7 @@ class RedisServer:
             self.process.wait()
         self.stop()
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,10 +26,12 @@ CONTROL_NAMESPACE = "vid2act"
 
 @contextlib.contextmanager
 def replay_service(cfg: Config, run_dir: Path, action_dim: int) -> Iterator[str]:
-    """Yield the Redis URL of the run's replay: `replay.url` if set, else an embedded server in run_dir/redis."""
-    if cfg.replay.url:
-        connect(cfg.replay.url).ping()  # fails now, clearly, if unreachable or the password is wrong
-        yield cfg.replay.url
+    """Yield the Redis URL of the run's replay: `replay.url`, else $VID2ACT_REDIS_URL (a cluster's Redis, password
+    kept out of configs), else an embedded redis-server in run_dir/redis."""
+    url = cfg.replay.url or os.environ.get("VID2ACT_REDIS_URL", "")
+    if url:
+        connect(url).ping()  # fails now, clearly, if unreachable or the password is wrong
+        yield url
         return
     server = RedisServer(run_dir / "redis", maxmemory_bytes=maxmemory_for(cfg.replay.capacity, cfg.env.size,
                                                                           action_dim))

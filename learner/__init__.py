@@ -28,5 +28,19 @@ def model_kwargs(model_cfg, image_size: int, action_dim: int, reward_head: bool)
                 **{n: getattr(model_cfg, n) for n in names})
 
 
-__all__ = ["WorldModel", "MLP", "balanced_kl_loss", "state_kl", "kl_gaussian", "kl_categorical", "image_nll",
-           "reward_nll", "pad_action", "to_torch", "preprocess", "pick_device", "autocast", "model_kwargs"]
+__all__ = [
+    "MLP",
+    "WorldModel",
+    "autocast",
+    "balanced_kl_loss",
+    "image_nll",
+    "kl_categorical",
+    "kl_gaussian",
+    "model_kwargs",
+    "pad_action",
+    "pick_device",
+    "preprocess",
+    "reward_nll",
+    "state_kl",
+    "to_torch",
+]

@@ -9,7 +9,7 @@ Teachers are the same class with reward_head=False (Eq. 2); the student has the 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

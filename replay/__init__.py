@@ -26,7 +26,12 @@ from replay.limiter import RateLimiter
 from replay.redis_replay import RedisReplay
 from replay.sampler import Sampler
 from replay.schema import (
-    EpisodeError, episode_to_ipc, episode_to_table, ipc_to_episode, table_to_episode, validate_episode,
+    EpisodeError,
+    episode_to_ipc,
+    episode_to_table,
+    ipc_to_episode,
+    table_to_episode,
+    validate_episode,
     validate_meta,
 )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import redis
 from redis.backoff import ExponentialBackoff

@@ -17,19 +17,26 @@ the new one, never half a file; a process lock serialises manifest updates from 
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from replay.schema import SCHEMA_VERSION, EpisodeError, episode_to_table, table_to_episode, validate_episode
+from replay.schema import (
+    SCHEMA_VERSION,
+    EpisodeError,
+    episode_to_table,
+    table_to_episode,
+    validate_episode,
+)
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -93,10 +100,12 @@ class DatasetWriter:
             if not pid.isdigit() or not _pid_alive(int(pid)):
                 tmp.unlink(missing_ok=True)
 
-    def _lock(self):
-        handle = open(self.dir / ".lock", "w")
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        return handle
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Exclusive across processes: manifest read-modify-write by several writers."""
+        with open(self.dir / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _manifest(self) -> dict:
         path = self.dir / MANIFEST

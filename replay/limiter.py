@@ -12,7 +12,7 @@ spi times one insert (an episode's length).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class RateLimiter:

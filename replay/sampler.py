@@ -96,7 +96,7 @@ class Sampler:
                     pending = None
                 except queue.Full:
                     pass
-        except BaseException as err:  # handed to the learner thread by next()
+        except BaseException as err:  # noqa: BLE001 -- handed to the learner thread by next()
             self._error = err
 
     def next(self, timeout: float | None = None) -> dict[str, np.ndarray]:
@@ -128,7 +128,7 @@ class Sampler:
         self._thread.join()
         self._count_sampled()
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         return self
 
     def __exit__(self, *exc) -> None:

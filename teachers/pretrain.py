@@ -19,9 +19,10 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from learner import WorldModel, autocast, pad_action, pick_device
+from learner import WorldModel, autocast, checkpoint, pad_action, pick_device
 from replay.dataset import sample_windows
-from teachers import checkpoint
+
+RESUME_HINT = "delete the directory to start this teacher over, or restore it from a copy"
 
 
 class Pretrainer:
@@ -38,7 +39,7 @@ class Pretrainer:
         self.device = pick_device(device)
         width = model_kwargs["action_dim"]
         split = len(episodes) - heldout
-        pad = lambda ep: {**ep, "action": pad_action(ep["action"], width)}  # noqa: E731
+        pad = lambda ep: {**ep, "action": pad_action(ep["action"], width)}
         self.train_eps = [pad(ep) for ep in episodes[:split]]
         self.heldout_eps = [pad(ep) for ep in episodes[split:]]
         self.info = {**info, "kwargs": dict(model_kwargs, reward_head=False), "config": config or {}, "seed": seed,
@@ -52,21 +53,24 @@ class Pretrainer:
             self._resume()
 
     def _resume(self) -> None:
-        info, tensors = checkpoint.load(self.out)
-        if info["kwargs"] != self.info["kwargs"]:
-            raise checkpoint.CheckpointError(
-                f"{self.out}: holds a teacher with {info['kwargs']}, not {self.info['kwargs']}; "
-                f"use a fresh --out directory")
-        checkpoint.restore_model(self.model, tensors, self.out)
-        checkpoint.restore_optimizer(self.optimizer, info, tensors)
+        info, tensors = checkpoint.load(self.out, RESUME_HINT)
+        for key in ("kwargs", "manifest_hash"):
+            if info.get(key) != self.info.get(key):
+                raise checkpoint.CheckpointError(
+                    f"{self.out}: holds a teacher with {key} {info.get(key)}, not {self.info.get(key)} "
+                    f"(another model config or dataset); use a fresh --out directory")
+        checkpoint.restore(self._parts(), info, tensors, self.out)
         torch.set_rng_state(tensors["rng/torch"])
         self.rng.bit_generator.state = info["rng_numpy"]
         self.step = info["step"]
 
+    def _parts(self) -> dict:
+        return {"model": self.model, "optim": self.optimizer}
+
     def save(self) -> None:
         """Checkpoint now (model, optimiser, step, RNG streams) into `out`."""
         info = {**self.info, "step": self.step, "rng_numpy": self.rng.bit_generator.state}
-        checkpoint.save(self.out, self.model, info, self.optimizer, torch.get_rng_state())
+        checkpoint.save(self.out, self._parts(), info, extra={"rng/torch": torch.get_rng_state()})
 
     def update(self) -> dict[str, float]:
         """One gradient step of Eq. 2 on a freshly sampled batch; returns `teacher/...` metrics."""

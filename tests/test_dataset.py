@@ -5,7 +5,13 @@ import logging
 import numpy as np
 import pytest
 
-from replay.dataset import DatasetError, DatasetReader, DatasetWriter, episode_file, sample_windows
+from replay.dataset import (
+    DatasetError,
+    DatasetReader,
+    DatasetWriter,
+    episode_file,
+    sample_windows,
+)
 
 COMMON = {"render_mode": "fast", "size": 16, "action_repeat": 2, "action_dim": 3}
 
@@ -80,7 +86,7 @@ def test_damaged_file_raises_naming_it(dataset, damage):
 
 
 def test_skip_corrupt_warns_and_skips(dataset, caplog):
-    path, written = dataset
+    path, _ = dataset
     (path / episode_file(0)).write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING, logger="replay.dataset"):
         episodes = DatasetReader(path, skip_corrupt=True).load_all()
@@ -108,7 +114,7 @@ def test_sample_windows_uniform_and_within_episodes(make_episode):
     assert batch["is_first"].shape == (2000, 6) and batch["image"].dtype == np.uint8
     steps = batch["reward"] % 100
     assert (np.diff(steps, axis=1) == 1).all()  # consecutive steps of one episode
-    assert (batch["is_first"][:, 1:] == False).all()  # noqa: E712
+    assert (batch["is_first"][:, 1:] == False).all()
     np.testing.assert_array_equal(batch["is_first"][:, 0], steps[:, 0] == 0)
     lengths = batch["reward"][:, 0] // 100
     assert set(np.unique(lengths)) == {8, 30}  # the 5-step episode holds no window

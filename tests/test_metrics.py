@@ -1,4 +1,4 @@
-"""Metric dicts reach the node's Prometheus endpoint (the dashboard's metrics view), TensorBoard and the progress line."""
+"""Metric dicts reach the node's Prometheus endpoint (the dashboard's metrics view), TensorBoard, progress lines."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,13 @@ import urllib.request
 import pytest
 import ray
 
-from deploy.metrics import MetricsSink, format_progress, prometheus_name, split_tags
+from deploy.metrics import (
+    MetricsSink,
+    Progress,
+    format_progress,
+    prometheus_name,
+    split_tags,
+)
 from deploy.ray_runtime import remote
 
 
@@ -25,15 +31,15 @@ def scrape(port: int) -> str:
 
 
 def test_names_follow_prometheus_rules_and_fold_sources_into_a_tag():
-    assert prometheus_name("train/model_loss") == "vid2act_train_model_loss"
+    assert prometheus_name("train/image_nll") == "vid2act_train_image_nll"
     assert prometheus_name("fps/env frames-per.s") == "vid2act_fps_env_frames_per_s"
     assert split_tags("train/domain_weight/walker_walk") == ("train/domain_weight", {"source": "walker_walk"})
-    assert split_tags("train/model_loss") == ("train/model_loss", {})
+    assert split_tags("train/image_nll") == ("train/image_nll", {})
 
 
 def test_progress_line_has_steps_rate_eta_and_headline_metrics():
-    line = format_progress(12_000, 100_000, 880.0, {"train/model_loss": 1.23456})
-    assert line == "step 12,000/100,000 (12%) | 880 steps/s | ETA 1m40s | train/model_loss 1.235"
+    line = format_progress(12_000, 100_000, 880.0, {"train/image_nll": 1.23456})
+    assert line == "step 12,000/100,000 (12%) | 880 steps/s | ETA 1m40s | train/image_nll 1.235"
     assert format_progress(5, None, 0.0, {}) == "step 5 | 0 steps/s"
 
 
@@ -41,27 +47,26 @@ def test_sink_without_ray_writes_tensorboard_and_progress(tmp_path, caplog):
     assert not ray.is_initialized()
     sink = MetricsSink(logdir=tmp_path, total_steps=100, progress_every=0.0)
     with caplog.at_level(logging.INFO, logger="deploy.metrics"):
-        sink.log(10, {"train/model_loss": 0.5, "fps/env": 100.0, "actor/note": "text", "replay/size": float("nan")})
+        sink.log(10, {"train/image_nll": 0.5, "fps/env_frames": 100.0, "actor/note": "text", "replay/size": float("nan")})
     sink.close()
-    assert "step 10/100 (10%)" in caplog.text and "train/model_loss 0.5" in caplog.text
+    assert "step 10/100 (10%)" in caplog.text and "train/image_nll 0.5" in caplog.text
     assert list(tmp_path.glob("events.out.tfevents.*"))
     with pytest.raises(ValueError, match="lack a prefix"):
         MetricsSink(progress_every=None).log(0, {"loss": 1.0})
 
 
-def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_metrics_report_interval_ms", "1000")  # export every second, not every ten
+def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path):
     port = free_port()
     ray.init(num_cpus=1, include_dashboard=False, _metrics_export_port=port, configure_logging=False)
     try:
         sink = remote(MetricsSink, name="metrics-sink", num_cpus=0).remote(
             logdir=str(tmp_path), total_steps=100, tags={"actor": "learner"})
-        metrics = {"train/model_loss": 1.5, "fps/env": 250.0,
+        metrics = {"train/image_nll": 1.5, "fps/env_frames": 250.0,
                    "train/domain_weight/walker_walk": 0.7, "train/domain_weight/hopper_stand": 0.3}
         ray.get(sink.log.remote(10, metrics))
-        wanted = ["vid2act_train_model_loss", "vid2act_fps_env", 'source="walker_walk"', 'source="hopper_stand"',
+        wanted = ["vid2act_train_image_nll", "vid2act_fps_env_frames", 'source="walker_walk"', 'source="hopper_stand"',
                   'actor="learner"']
-        deadline, text = time.monotonic() + 60, ""
+        deadline, text = time.monotonic() + 60, ""  # workers export every ~10 s
         while time.monotonic() < deadline and not all(w in text for w in wanted):
             time.sleep(2)
             text = scrape(port)
@@ -73,3 +78,13 @@ def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path, monk
         assert list(tmp_path.glob("events.out.tfevents.*"))
     finally:
         ray.shutdown()
+
+
+def test_progress_rate_counts_from_the_first_update_and_lines_are_throttled(monkeypatch):
+    clock = iter([100.0, 110.0, 111.0])
+    monkeypatch.setattr("deploy.metrics.time.monotonic", lambda: next(clock))
+    progress = Progress(total_steps=2_000, every=5.0)
+    assert progress.update(0, {}) == "step 0/2,000 (0%) | 0 steps/s"
+    assert progress.update(1_000, {"fps/env_frames": 100.0, "other/x": 1.0}) == (
+        "step 1,000/2,000 (50%) | 100 steps/s | ETA 0m10s | fps/env_frames 100")
+    assert progress.update(1_100, {}) is None  # 1 s after the last line

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from deploy.redis_server import RedisServer
-from replay import EpisodeError, RateLimiter, RedisReplay, ReplayConnectionError, Sampler, connect
+from replay import (
+    EpisodeError,
+    RateLimiter,
+    RedisReplay,
+    ReplayConnectionError,
+    Sampler,
+    connect,
+)
 
 
 def _tagged(make_episode, length, seed):
@@ -92,9 +99,8 @@ def test_sampler_windows_are_valid_and_follow_eviction(redis_server, make_episod
 def test_sampler_times_out_without_long_enough_episodes(redis_server, make_episode):
     replay = RedisReplay(connect(redis_server.url), capacity_steps=100)
     replay.insert(*make_episode(length=5))
-    with Sampler(replay, batch=2, seq_len=8, poll_s=0.01) as sampler:
-        with pytest.raises(TimeoutError, match="at least 8 steps"):
-            sampler.next(timeout=0.3)
+    with Sampler(replay, batch=2, seq_len=8, poll_s=0.01) as sampler, pytest.raises(TimeoutError, match="8 steps"):
+        sampler.next(timeout=0.3)
 
 
 def test_concurrent_writers_and_a_reader(redis_server, make_episode):
@@ -106,7 +112,7 @@ def test_concurrent_writers_and_a_reader(redis_server, make_episode):
         try:
             for k in range(8):
                 ids.append(own.insert(*_tagged(make_episode, 10 + k, 10 * worker + k + 1)))
-        except Exception as err:  # surfaced below
+        except Exception as err:  # noqa: BLE001 -- surfaced below
             errors.append(err)
 
     with Sampler(replay, batch=8, seq_len=6, poll_s=0.005) as sampler:

@@ -4,16 +4,21 @@ import pyarrow as pa
 import pytest
 
 from replay.schema import (
-    EpisodeError, episode_to_ipc, episode_to_table, ipc_to_episode, table_to_episode, validate_episode,
+    EpisodeError,
+    episode_to_ipc,
+    episode_to_table,
+    ipc_to_episode,
+    table_to_episode,
+    validate_episode,
     validate_meta,
 )
 
 
 def _assert_same(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for key, value in a.items():
+        assert value.dtype == b[key].dtype and value.shape == b[key].shape, key
+        np.testing.assert_array_equal(value, b[key], err_msg=key)
 
 
 def test_valid_episode_passes(make_episode):

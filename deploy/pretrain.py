@@ -1,0 +1,56 @@
+"""`vid2act pretrain --dataset <source dataset> --out <teacher dir>`: one teacher F^i on one source D_i (Eq. 2).
+
+Trains (resuming from `out` if a checkpoint is there), writes the open-loop quality report to `out/report`, saves
+the resolved config beside it and prints a summary. Action width: `model.action_pad`, else the widest action among
+the run's source tasks (`collect.tasks`) and the target (`env.task`), so every teacher of a run accepts the target.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from deploy.config import Config, ConfigError, save_config
+from learner import model_kwargs
+from replay.dataset import DatasetReader
+from teachers import Pretrainer, write_report
+
+
+def action_width(cfg: Config, suite: str) -> int:
+    if cfg.model.action_pad:
+        return cfg.model.action_pad
+    from actors.suites import widest_action  # local: keeps this module importable without MuJoCo
+
+    target_suite, target = cfg.env.task.split("/", 1)
+    tasks = cfg.collect.task_list if cfg.collect.suite == suite else []
+    tasks = tasks + ([target] if target_suite == suite else [])
+    return widest_action(suite, tasks or None)
+
+
+def run(cfg: Config, args) -> dict:
+    reader = DatasetReader(args.dataset, skip_corrupt=getattr(args, "skip_corrupt", False))
+    meta = reader.meta
+    if meta.get("size", cfg.env.size) != cfg.env.size:
+        raise ConfigError(f"config env.size: {cfg.env.size} but dataset {args.dataset} holds "
+                          f"{meta['size']}x{meta['size']} frames; pass env.size={meta['size']}")
+    width = action_width(cfg, meta["suite"])
+    if meta["action_dim"] > width:
+        raise ConfigError(f"config model.action_pad: {width} is narrower than the dataset's {meta['action_dim']}-d "
+                          f"actions; raise it or leave it 0")
+    episodes = [ep for ep, _ in reader.load_all()]
+    info = {"suite": meta["suite"], "task": meta["task"], "action_dim": meta["action_dim"],
+            "manifest_hash": reader.manifest_hash(), "dataset": str(args.dataset)}
+    kwargs = model_kwargs(cfg.model, cfg.env.size, width, reward_head=False)
+    out = Path(args.out)
+    trainer = Pretrainer(out, episodes, info, kwargs, device=cfg.device, seed=cfg.seed,
+                         config=dataclasses.asdict(cfg), **dataclasses.asdict(cfg.teacher))
+    start = trainer.step
+    metrics = trainer.run()
+    report = write_report(trainer.model, trainer.heldout_eps, out / "report")
+    save_config(cfg, out)
+    summary = {"teacher": f"{meta['suite']}/{meta['task']}", "out": str(out), "steps": trainer.step,
+               "resumed_from": start, "episodes": len(episodes), "action_width": width,
+               "feature_size": trainer.model.feature_size, **{k: round(v, 4) for k, v in metrics.items()},
+               "openloop_mse": round(report["mse_mean"], 5), "openloop_psnr": round(report["psnr_mean"], 2)}
+    print(json.dumps(summary, indent=1))
+    return summary
