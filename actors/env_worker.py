@@ -10,7 +10,7 @@ loses at most its unfinished episodes. Before the first weights arrive the Playe
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

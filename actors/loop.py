@@ -7,7 +7,7 @@ step and hands each finished episode to a callback (online acting).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

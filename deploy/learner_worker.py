@@ -1,6 +1,6 @@
 """The learner process: replay batches in, updates and versioned policy weights out.
 
-    worker = LearnerWorker(spec, hyper, replay_url=..., replay=..., teachers=RemoteTeachers(handles), ...)
+    worker = LearnerWorker(spec, hyper, replay_url=..., replay=..., teachers=RemoteTeachers(handles)  # deploy.teacher_service, ...)
     metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
     weights, version = worker.publish()
     worker.save(env_steps)                   # everything needed to resume, in safetensors + JSON
@@ -29,7 +29,6 @@ from teachers.pool import TeacherPool
 from teachers.sources import source_pairs
 
 log = logging.getLogger(__name__)
-TEACHER_KEYS = ("image", "action", "is_first")
 
 
 class LocalTeachers:
@@ -39,28 +38,10 @@ class LocalTeachers:
         self.pool = pool
 
     def request(self, batch: dict):
-        return self.pool.features(*(batch[k] for k in TEACHER_KEYS))
+        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
 
     def resolve(self, handle) -> torch.Tensor:
         return handle
-
-
-class RemoteTeachers:
-    """Teacher pools behind Ray actors: the batch goes into the object store once, each pool reads it."""
-
-    def __init__(self, handles: list):
-        self.handles = handles
-
-    def request(self, batch: dict):
-        import ray
-
-        ref = ray.put({k: batch[k] for k in TEACHER_KEYS})
-        return [handle.features.remote(ref) for handle in self.handles]
-
-    def resolve(self, handle) -> np.ndarray:
-        import ray
-
-        return np.concatenate(ray.get(handle), axis=0)
 
 
 class LearnerWorker:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import ray
 

@@ -3,6 +3,7 @@ group of the teachers with its own CPU/GPU share) computes its teachers' feature
 
     handles = start_teacher_actors(dirs, groups=2, num_cpus=1, num_gpus=0.25)
     feat_NBTF = remote_features(handles, batch)      # (N, B, T, F) float32 numpy, teachers in `dirs` order
+    teachers = RemoteTeachers(handles)                # the learner's asynchronous view: request now, resolve later
 
 `TeacherService` is a plain class; `deploy.ray_runtime.remote` makes it an actor (as deploy/train.py does).
 Domain logic stays in teachers.TeacherPool; this file only decides where it runs.
@@ -36,18 +37,47 @@ class TeacherService:
         return self.pool.features(batch["image"], batch["action"], batch["is_first"]).float().cpu().numpy()
 
 
-def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 1, num_gpus: float = 0,
-                         device: str = "cpu", name: str = "teachers") -> list:
-    """`groups` named actors (`{name}-{g}`) splitting `dirs` into contiguous groups; returns their handles."""
+def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 1, num_gpus: float | None = None,
+                         name: str | None = None) -> list:
+    """`groups` actors splitting `dirs` into contiguous groups; returns their handles.
+
+    Placement (custom resources, GPU share) comes from `deploy.placement.teacher_actor` unless `num_gpus` is given;
+    an actor granted a GPU evaluates its teachers on CUDA. Names: `teacher-pool-<g>` (or `{name}-{g}`).
+    """
+    from deploy import placement
+
     if not dirs:
         raise ValueError("no teacher directories given (train.teachers is empty)")
     split = np.array_split(np.arange(len(dirs)), max(1, min(groups, len(dirs))))
     threads = max(1, int(num_cpus))
-    return [remote(TeacherService, name=f"{name}-{g}", num_cpus=num_cpus, num_gpus=num_gpus)
-            .remote([str(dirs[i]) for i in idx], device, threads) for g, idx in enumerate(split)]
+    handles = []
+    for g, idx in enumerate(split):
+        options = placement.teacher_actor(g, teacher_pools=len(split), num_cpus=num_cpus)
+        if num_gpus is not None:
+            options["num_gpus"] = num_gpus
+        if name:
+            options["name"] = f"{name}-{g}"
+        device = "cuda" if options.get("num_gpus") else "cpu"
+        handles.append(remote(TeacherService, **options).remote([str(dirs[i]) for i in idx], device, threads))
+    return handles
+
+
+class RemoteTeachers:
+    """Teacher actors seen as one pool: `request` puts the batch in the object store once and asks every actor;
+    `resolve` waits and concatenates, so the learner can train on one batch while the next one's features compute."""
+
+    def __init__(self, handles: list):
+        self.handles = handles
+
+    def request(self, batch: dict) -> list:
+        ref = ray.put({k: np.asarray(batch[k]) for k in BATCH_KEYS})
+        return [handle.features.remote(ref) for handle in self.handles]
+
+    def resolve(self, pending: list) -> np.ndarray:
+        return np.concatenate(ray.get(pending), 0)  # (N, B, T, F), teachers in `dirs` order
 
 
 def remote_features(handles: list, batch: dict) -> np.ndarray:
-    """Put the batch's image/action/is_first in the object store once, ask every actor, concatenate: (N, B, T, F)."""
-    ref = ray.put({k: np.asarray(batch[k]) for k in BATCH_KEYS})
-    return np.concatenate(ray.get([handle.features.remote(ref) for handle in handles]), 0)
+    """One synchronous round trip: (N, B, T, F) float32."""
+    teachers = RemoteTeachers(handles)
+    return teachers.resolve(teachers.request(batch))

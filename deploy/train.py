@@ -21,7 +21,8 @@ import ray
 from actors.suites import action_dim, check_task, widest_action
 from deploy import placement
 from deploy.config import Config, save_config
-from deploy.learner_worker import LearnerWorker, RemoteTeachers
+from deploy.learner_worker import LearnerWorker
+from deploy.teacher_service import RemoteTeachers, start_teacher_actors
 from deploy.metrics import MetricsSink
 from deploy.ray_runtime import ensure_ray, remote
 from deploy.services import CONTROL_NAMESPACE, EnvActor, RunControl, control_name, replay_service
@@ -112,11 +113,7 @@ class Trainer:
     # -- setup --------------------------------------------------------------------------------------------------
     def _start(self, url: str) -> None:
         cfg, cluster = self.cfg, ray.cluster_resources()
-        pools = []
-        if self.infos:
-            from deploy.teacher_service import TeacherService
-
-            pools = [remote(TeacherService, **placement.teacher_actor(0, cluster)).remote(cfg.train.teacher_list)]
+        pools = start_teacher_actors(cfg.train.teacher_list) if self.infos else []
         self.learner = remote(LearnerWorker, **placement.learner(cluster, max(len(pools), 1))).remote(
             self.spec, hyper(cfg), replay_url=url, capacity=cfg.replay.capacity, batch=cfg.replay.batch,
             seq_len=cfg.replay.seq_len, prefetch=cfg.replay.prefetch, teacher_dirs=cfg.train.teacher_list,

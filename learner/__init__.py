@@ -28,19 +28,5 @@ def model_kwargs(model_cfg, image_size: int, action_dim: int, reward_head: bool)
                 **{n: getattr(model_cfg, n) for n in names})
 
 
-__all__ = [
-    "MLP",
-    "WorldModel",
-    "autocast",
-    "balanced_kl_loss",
-    "image_nll",
-    "kl_categorical",
-    "kl_gaussian",
-    "model_kwargs",
-    "pad_action",
-    "pick_device",
-    "preprocess",
-    "reward_nll",
-    "state_kl",
-    "to_torch",
-]
+__all__ = ["MLP", "WorldModel", "autocast", "balanced_kl_loss", "image_nll", "kl_categorical", "kl_gaussian",
+           "model_kwargs", "pad_action", "pick_device", "preprocess", "reward_nll", "state_kl", "to_torch"]

@@ -6,6 +6,7 @@ per batch, never per time step.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ENC_KERNELS = (4, 4, 4, 4)
@@ -93,3 +94,30 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class Linear(nn.Linear):
+    """nn.Linear that also runs with stacked parameters: weight (N, O, I), bias (N, O), input (N, ..., I).
+
+    A teacher pool swaps in its N teachers' stacked parameters (torch.func.functional_call) and evaluates all N in
+    one batched matmul per layer, with no per-teacher Python loop and no vmap overhead.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.dim() == 2:
+            return F.linear(x, self.weight, self.bias)
+        y = torch.matmul(x.flatten(1, -2), self.weight.mT)  # (N, M, O)
+        if self.bias is not None:
+            y = y + self.bias.unsqueeze(1)
+        return y.view(*x.shape[:-1], -1)
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm that also runs with stacked parameters (N, D) on inputs (N, ..., D); see Linear."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight.dim() == 1:
+            return super().forward(x)
+        y = F.layer_norm(x, self.normalized_shape, eps=self.eps)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (-1,)
+        return y * self.weight.view(shape) + self.bias.view(shape)

@@ -1,6 +1,7 @@
 """Recurrent state-space model (Eq. 1): representation q(s_t | s_{t-1}, a_{t-1}, o_t) and dynamics p(s_t | s_{t-1}, a_{t-1}).
 
-A state is a dict of tensors with leading dims (B,) for one step or (B, T) for a sequence:
+A state is a dict of tensors with leading dims (B,) for one step or (B, T) for a sequence (a teacher pool running
+N stacked RSSMs adds a leading N: (N, B, T, ...); see nets.Linear):
 `deter` (GRU state h_t), `stoch` (sample z_t, flattened), and the distribution's statistics: `mean`, `std`
 (Gaussian) or `logits` (discrete, (..., stoch, classes)).
 
@@ -13,14 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from learner.nets import LayerNorm, Linear
+
 
 class LayerNormGRUCell(nn.Module):
     """DreamerV2's GRU: one linear map of [x, h] to the three gates, layer norm, update-gate bias -1."""
 
     def __init__(self, inp: int, size: int):
         super().__init__()
-        self.linear = nn.Linear(inp + size, 3 * size, bias=False)
-        self.norm = nn.LayerNorm(3 * size)
+        self.linear = Linear(inp + size, 3 * size, bias=False)
+        self.norm = LayerNorm(3 * size)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         reset, cand, update = self.norm(self.linear(torch.cat([x, h], -1))).chunk(3, -1)
@@ -37,24 +40,25 @@ class RSSM(nn.Module):
         self.stoch_size = stoch * discrete if discrete else stoch
         stats = stoch * discrete if discrete else 2 * stoch
         # img_in: [z_{t-1}, a_{t-1}] -> hidden, split so the action part is precomputed for all t.
-        self.img_stoch = nn.Linear(self.stoch_size, hidden)
-        self.img_action = nn.Linear(action_dim, hidden, bias=False)
+        self.img_stoch = Linear(self.stoch_size, hidden)
+        self.img_action = Linear(action_dim, hidden, bias=False)
         self.gru = LayerNormGRUCell(hidden, deter)
-        self.img_out = nn.Sequential(nn.Linear(deter, hidden), nn.ELU(), nn.Linear(hidden, stats))
+        self.img_out = nn.Sequential(Linear(deter, hidden), nn.ELU(), Linear(hidden, stats))
         # obs_in: [h_t, embed_t] -> hidden, split so the embedding part is precomputed for all t.
-        self.obs_deter = nn.Linear(deter, hidden, bias=False)
-        self.obs_embed = nn.Linear(embed_size, hidden)
-        self.obs_out = nn.Linear(hidden, stats)
+        self.obs_deter = Linear(deter, hidden, bias=False)
+        self.obs_embed = Linear(embed_size, hidden)
+        self.obs_out = Linear(hidden, stats)
 
     @property
     def feature_size(self) -> int:
         return self.stoch_size + self.deter
 
-    def initial(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    def initial(self, batch: int | tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32):
         """The zero state for `batch` sequences (the state before an episode's first frame)."""
-        state = {"deter": torch.zeros(batch, self.deter, device=device, dtype=dtype),
-                 "stoch": torch.zeros(batch, self.stoch_size, device=device, dtype=dtype)}
-        state.update({k: torch.zeros(batch, *shape, device=device, dtype=dtype) for k, shape in self._stat_shapes()})
+        lead = (batch,) if isinstance(batch, int) else tuple(batch)
+        state = {"deter": torch.zeros(*lead, self.deter, device=device, dtype=dtype),
+                 "stoch": torch.zeros(*lead, self.stoch_size, device=device, dtype=dtype)}
+        state.update({k: torch.zeros(*lead, *shape, device=device, dtype=dtype) for k, shape in self._stat_shapes()})
         return state
 
     def _stat_shapes(self):
@@ -92,24 +96,24 @@ class RSSM(nn.Module):
         action_BTA[:, t] is the action that led to frame t (a_{t-1} in the paper's indexing). Where is_first, the
         carried state and that action are zeroed, so each episode starts from the initial state.
         """
-        B, T = embed_BTE.shape[:2]
+        lead, T = embed_BTE.shape[:-2], embed_BTE.shape[-2]  # lead = (B,) or (N, B)
         keep_BT1 = (~is_first_BT.bool()).unsqueeze(-1).to(embed_BTE.dtype)
         act_BTH = self.img_action(action_BTA * keep_BT1)  # (B, T, hidden), zero where is_first
         emb_BTH = self.obs_embed(embed_BTE)  # (B, T, hidden)
         if state is None:
-            state = self.initial(B, embed_BTE.device, embed_BTE.dtype)
+            state = self.initial(lead, embed_BTE.device, embed_BTE.dtype)
         stoch, deter = state["stoch"], state["deter"]
         deters, posts = [], []
         for t in range(T):
-            keep = keep_BT1[:, t]
-            x = F.elu(self.img_stoch(stoch * keep) + act_BTH[:, t])
+            keep = keep_BT1[..., t, :]
+            x = F.elu(self.img_stoch(stoch * keep) + act_BTH[..., t, :])
             deter = self.gru(x, deter * keep)
-            post = self._dist(self.obs_out(F.elu(self.obs_deter(deter) + emb_BTH[:, t])), sample)
+            post = self._dist(self.obs_out(F.elu(self.obs_deter(deter) + emb_BTH[..., t, :])), sample)
             stoch = post["stoch"]
             deters.append(deter)
             posts.append(post)
-        deter_BTD = torch.stack(deters, 1)
-        post = {k: torch.stack([p[k] for p in posts], 1) for k in posts[0]}
+        deter_BTD = torch.stack(deters, len(lead))
+        post = {k: torch.stack([p[k] for p in posts], len(lead)) for k in posts[0]}
         post["deter"] = deter_BTD
         prior = {"deter": deter_BTD, **self._dist(self.img_out(deter_BTD), sample)}
         return post, prior

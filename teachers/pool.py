@@ -6,10 +6,11 @@
 
 The teachers share an architecture, so their parameters stack and one call evaluates all N: the frames are
 preprocessed once, the first conv (on the shared frames) is one conv with N times the output channels, later convs
-are grouped convs (groups = N), and the GRU scan runs once for all N (`torch.func.vmap` over `functional_call` with
-stacked RSSM parameters) instead of N times. On 2 CPU cores this was at least as fast as vmapping the whole model
-and as per-teacher convs after the first layer. There the encoder's convs are ~75% of a teacher's cost and are the
-same work batched or not, so batching saves ~10% (bench/teachers.py); the N-fold savings in launches are a GPU's.
+are grouped convs (groups = N), and the GRU scan runs once for all N instead of N times: `functional_call` swaps the
+N teachers' stacked RSSM parameters (N, ...) into one RSSM whose layers then do batched matmuls (on 2 CPU cores,
+N=4: 30 ms against 4 x 13 ms looped and 37 ms under `torch.func.vmap`). The convs, ~75% of a teacher's cost on a
+CPU, are the same work batched or not (grouped, per-teacher and vmapped convs all timed alike), so on a CPU batching
+saves ~15%; the N-fold saving in kernel launches is a GPU's.
 `features_loop` is the reference (a Python loop over teachers) for tests and the benchmark. Features use the
 posterior mean / mode (sample=False), so they are deterministic.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, stack_module_state
 
 from learner import WorldModel, checkpoint, pad_action, pick_device, preprocess, to_torch
 
@@ -56,19 +57,15 @@ class TeacherPool:
         # Encoder: layer 0 reads the shared frames, so its N weight sets concatenate into one conv with N times the
         # output channels; the output's channel groups are then the teachers, and later layers are grouped convs.
         convs = [[layer for layer in m.encoder.net if isinstance(layer, nn.Conv2d)] for m in models]
-        self._convs = [(torch.cat([c[i].weight for c in convs]), torch.cat([c[i].bias for c in convs]),
+        self._convs = [(torch.cat([c[i].weight for c in convs]).contiguous(memory_format=torch.channels_last),
+                        torch.cat([c[i].bias for c in convs]),
                         convs[0][i].stride, convs[0][i].padding, 1 if i == 0 else self.n)
                        for i in range(len(convs[0]))]
-        # RSSM: parameters stacked along a leading teacher dim, one vmapped scan over time serves all N.
+        # RSSM: parameters stacked along a leading teacher dim; its stack-aware layers (learner.nets.Linear) run
+        # the one scan over time for all N with batched matmuls.
         self._rssm = stack_module_state([m.rssm for m in models])
-        base = copy.deepcopy(models[0].rssm).to("meta")
-
-        def observe(params, buffers, embed_BTE, action_BTA, is_first_BT):
-            return functional_call(base, (params, buffers), (embed_BTE, action_BTA, is_first_BT),
-                                   {"sample": False}, strict=True)
-
-        base.forward = base.observe
-        self._observe = vmap(observe, in_dims=(0, 0, 0, None, None))
+        self._rssm_base = copy.deepcopy(models[0].rssm).to("meta")
+        self._rssm_base.forward = self._rssm_base.observe  # functional_call calls forward
 
     @classmethod
     def load(cls, dirs: list[str | Path], device: str | torch.device = "cpu", expect: dict | None = None):
@@ -131,7 +128,9 @@ class TeacherPool:
         for weight, bias, stride, padding, groups in self._convs:
             x = F.elu_(F.conv2d(x, weight, bias, stride, padding, groups=groups))  # (B*T, N*C, h, w)
         embed_NBTE = x.unflatten(1, (self.n, -1)).transpose(0, 1).flatten(2).unflatten(1, (B, T))
-        post, _ = self._observe(*self._rssm, embed_NBTE, action, first)
+        lead = (self.n, *first.shape)
+        post, _ = functional_call(self._rssm_base, self._rssm, (embed_NBTE, action.expand(*lead, -1),
+                                                                first.expand(lead)), {"sample": False})
         return torch.cat([post["stoch"], post["deter"]], -1)  # (N, B, T, F)
 
     @torch.no_grad()
