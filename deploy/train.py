@@ -107,8 +107,17 @@ class Trainer:
             try:
                 return self._train(url)
             finally:
-                for handle in getattr(self, "_actors", []):
-                    ray.kill(handle)
+                self._stop()
+
+    def _stop(self) -> None:
+        """Close env actors' renderers, then end every actor of this run."""
+        envs = list(getattr(self, "env_actors", {}).values())
+        try:
+            ray.get([a.close.remote() for a in envs], timeout=30)
+        except Exception as error:  # an actor already gone: nothing left to close
+            log.debug("closing env actors: %s", error)
+        for handle in envs + getattr(self, "_actors", []):
+            ray.kill(handle)
 
     # -- setup --------------------------------------------------------------------------------------------------
     def _start(self, url: str) -> None:
@@ -149,7 +158,10 @@ class Trainer:
         bt = cfg.replay.batch * cfg.replay.seq_len
         spi = cfg.replay.samples_per_insert or bt * repeat / cfg.train.train_every
         prefill = max(cfg.train.prefill // repeat, cfg.replay.seq_len)
-        limiter = RateLimiter(spi, prefill, cfg.train.first_updates * bt, counts=replay.counts)
+        # The buffer must admit the first burst of updates, one sample and a chunk from every actor (no deadlock).
+        chunk = ENV_CHUNK * cfg.train.envs_per_actor
+        buffer = max(cfg.train.first_updates * bt, bt, spi * chunk * max(cfg.train.num_actors, 1))
+        limiter = RateLimiter(spi, prefill, buffer, counts=replay.counts)
         counters = ray.get(self.learner.counters.remote())
         updates, version = counters["updates"], counters["version"]
         sink = MetricsSink(self.run_dir / "tb", total_steps=cfg.train.steps)
@@ -171,7 +183,7 @@ class Trainer:
                 self._scale_to(wanted, url)
             for i, actor in self.env_actors.items():
                 if i not in self.busy.values() and env_steps < cfg.train.steps and \
-                        limiter.can_insert(ENV_CHUNK * cfg.train.envs_per_actor):
+                        limiter.can_insert(chunk):
                     self.busy[actor.step.remote(ENV_CHUNK, version, weights)] = i
             if learner_job is None:
                 n = min(int((inserted * spi - limiter.min_diff - sampled) // bt), max(cfg.train.sync_every, 1))
@@ -179,8 +191,8 @@ class Trainer:
                     learner_job = self.learner.train.remote(n)
             pending = list(self.busy) + ([learner_job] if learner_job else [])
             if not pending:
-                time.sleep(0.05)
-                continue
+                raise RuntimeError(f"nothing to run at {inserted} inserted / {sampled} sampled steps: the rate "
+                                   f"limiter admits neither side (replay.samples_per_insert={spi:g}); please report")
             ready, _ = ray.wait(pending, num_returns=1, timeout=5.0)
             if not ready:
                 continue
