@@ -1,10 +1,28 @@
 """Shared fixtures: a real redis-server on loopback, and tiny episodes in the replay convention."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 from deploy.redis_server import RedisServer
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A real local Ray with 2 CPUs for the module's tests (workers render headless); shut down after."""
+    import ray
+
+    from deploy.ray_runtime import WORKER_ENV
+
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV}, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture
