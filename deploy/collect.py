@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from actors.behaviour import assign_policies, parse_policy_mix
 from actors.collector import Collector, episode_seed
+from actors.suites import action_dim
 from deploy.config import Config, save_config
 from deploy.ray_runtime import ensure_ray, remote
 from replay.dataset import DatasetReader, DatasetWriter
@@ -44,7 +45,7 @@ def collect(cfg: Config, progress: bool = True) -> dict[str, Path]:
     out = Path(cfg.collect.out)
     suite = cfg.collect.suite
     writers = {task: DatasetWriter(out / task, suite=suite, task=task, size=cfg.env.size,
-                                   render_mode=cfg.env.render_mode)
+                                   render_mode=cfg.env.render_mode, action_dim=action_dim(f"{suite}/{task}"))
                for task in cfg.collect.task_list}
     todo = [item for item in plan(cfg) if not writers[item[0]].has(item[1])]
     total = len(cfg.collect.task_list) * cfg.collect.episodes

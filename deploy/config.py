@@ -371,15 +371,20 @@ def config_to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def save_config(cfg: Config, run_dir: str | Path) -> Path:
-    """Write the resolved config beside a run's outputs."""
+def public_dict(cfg: Config) -> dict:
+    """The config as a dict with the Redis password masked: what may be written to disk."""
     from replay.client import mask_url
 
+    data = config_to_dict(cfg)
+    data["replay"]["url"] = mask_url(data["replay"]["url"])
+    return data
+
+
+def save_config(cfg: Config, run_dir: str | Path) -> Path:
+    """Write the resolved config beside a run's outputs (passwords masked)."""
     path = Path(run_dir) / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = config_to_dict(cfg)
-    data["replay"]["url"] = mask_url(data["replay"]["url"])  # passwords never land on disk
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(public_dict(cfg), sort_keys=False))
     return path
 
 

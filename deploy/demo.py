@@ -7,7 +7,6 @@ Every stage resumes: re-running the demo skips what is already done.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 from deploy import collect, evaluate, pretrain, report, train
 from deploy.config import Config, save_config
@@ -23,7 +22,8 @@ def run(cfg: Config, args) -> int:
     for task, dataset in datasets.items():
         out = logdir / "teachers" / task
         print(f"[2/5] pretrain teacher {task} -> {out}")
-        pretrain.run(cfg, SimpleNamespace(dataset=str(dataset), out=str(out), skip_corrupt=False))
+        summary = pretrain.pretrain(cfg, str(dataset), str(out))
+        print(f"      {summary['steps']} steps, open-loop PSNR {summary['openloop_psnr']} dB")
         teachers.append(str(out))
     cfg.train.teachers = ",".join(teachers)
     cfg.train.sources = ",".join(str(d) for d in datasets.values())

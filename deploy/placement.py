@@ -62,6 +62,15 @@ def _options(name: str, resource: str, cluster: Mapping[str, float], num_cpus: f
     return options
 
 
+def cpu_share(parts: int, cluster: Mapping[str, float] | None = None) -> float:
+    """CPUs each of `parts` actors asks for: 1 on a cluster that declares the `env` resource (real nodes), else
+    the local CPUs split evenly (at most 1), so the learner, teacher pools and env actors fit one small machine."""
+    cluster = _resources(cluster)
+    if cluster.get(ENV, 0) > 0:
+        return 1.0
+    return min(1.0, float(cluster.get("CPU", 1)) / max(parts, 1))
+
+
 def env_actor(index: int, cluster: Mapping[str, float] | None = None, num_cpus: float = 1) -> dict:
     """Options of env actor `index` (`env-actor-<index>`): one `env` unit on a CPU worker, else `num_cpus` CPUs."""
     return _options(f"env-actor-{index}", ENV, _resources(cluster), num_cpus, 0.0)

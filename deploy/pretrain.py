@@ -10,7 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from deploy.config import Config, ConfigError, save_config
+from deploy.config import Config, ConfigError, public_dict, save_config
 from learner import model_kwargs
 from replay.dataset import DatasetReader
 from teachers import Pretrainer, write_report
@@ -27,11 +27,12 @@ def action_width(cfg: Config, suite: str) -> int:
     return widest_action(suite, tasks or None)
 
 
-def run(cfg: Config, args) -> dict:
-    reader = DatasetReader(args.dataset, skip_corrupt=getattr(args, "skip_corrupt", False))
+def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) -> dict:
+    """Train (or resume) the teacher of `dataset` into `out`; write its report; return a summary."""
+    reader = DatasetReader(dataset, skip_corrupt=skip_corrupt)
     meta = reader.meta
     if meta.get("size", cfg.env.size) != cfg.env.size:
-        raise ConfigError(f"config env.size: {cfg.env.size} but dataset {args.dataset} holds "
+        raise ConfigError(f"config env.size: {cfg.env.size} but dataset {dataset} holds "
                           f"{meta['size']}x{meta['size']} frames; pass env.size={meta['size']}")
     width = action_width(cfg, meta["suite"])
     if meta["action_dim"] > width:
@@ -39,11 +40,11 @@ def run(cfg: Config, args) -> dict:
                           f"actions; raise it or leave it 0")
     episodes = [ep for ep, _ in reader.load_all()]
     info = {"suite": meta["suite"], "task": meta["task"], "action_dim": meta["action_dim"],
-            "manifest_hash": reader.manifest_hash(), "dataset": str(args.dataset)}
+            "manifest_hash": reader.manifest_hash(), "dataset": str(Path(dataset).resolve())}
     kwargs = model_kwargs(cfg.model, cfg.env.size, width, reward_head=False)
-    out = Path(args.out)
+    out = Path(out)
     trainer = Pretrainer(out, episodes, info, kwargs, device=cfg.device, seed=cfg.seed,
-                         config=dataclasses.asdict(cfg), **dataclasses.asdict(cfg.teacher))
+                         config=public_dict(cfg), **dataclasses.asdict(cfg.teacher))
     start = trainer.step
     metrics = trainer.run()
     report = write_report(trainer.model, trainer.heldout_eps, out / "report")
@@ -52,5 +53,9 @@ def run(cfg: Config, args) -> dict:
                "resumed_from": start, "episodes": len(episodes), "action_width": width,
                "feature_size": trainer.model.feature_size, **{k: round(v, 4) for k, v in metrics.items()},
                "openloop_mse": round(report["mse_mean"], 5), "openloop_psnr": round(report["psnr_mean"], 2)}
-    print(json.dumps(summary, indent=1))
     return summary
+
+
+def run(cfg: Config, args) -> int:
+    print(json.dumps(pretrain(cfg, args.dataset, args.out, args.skip_corrupt), indent=1))
+    return 0

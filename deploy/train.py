@@ -122,8 +122,10 @@ class Trainer:
     # -- setup --------------------------------------------------------------------------------------------------
     def _start(self, url: str) -> None:
         cfg, cluster = self.cfg, ray.cluster_resources()
-        pools = start_teacher_actors(cfg.train.teacher_list) if self.infos else []
-        self.learner = remote(LearnerWorker, **placement.learner(cluster, max(len(pools), 1))).remote(
+        # learner + teacher pool + env actors (room for scaling to twice the configured count) share small machines
+        self.cpus = placement.cpu_share(1 + bool(self.infos) + max(2 * cfg.train.num_actors, 2), cluster)
+        pools = start_teacher_actors(cfg.train.teacher_list, num_cpus=self.cpus) if self.infos else []
+        self.learner = remote(LearnerWorker, **placement.learner(cluster, max(len(pools), 1), self.cpus)).remote(
             self.spec, hyper(cfg), replay_url=url, capacity=cfg.replay.capacity, batch=cfg.replay.batch,
             seq_len=cfg.replay.seq_len, prefetch=cfg.replay.prefetch, teacher_dirs=cfg.train.teacher_list,
             source_dirs=self.sources, checkpoint_dir=str(self.run_dir / "checkpoint"),
@@ -140,7 +142,7 @@ class Trainer:
         cfg, cluster = self.cfg, ray.cluster_resources()
         while len(self.env_actors) < n:
             i = max(self.env_actors, default=-1) + 1
-            self.env_actors[i] = remote(EnvActor, **placement.env_actor(i, cluster), max_restarts=3,
+            self.env_actors[i] = remote(EnvActor, **placement.env_actor(i, cluster, self.cpus), max_restarts=3,
                                         max_task_retries=3).remote(
                 cfg.env.task, env_kwargs(cfg), cfg.train.envs_per_actor, self.spec, url, cfg.replay.capacity,
                 cfg.seed, i)
@@ -170,7 +172,7 @@ class Trainer:
         if version > 0:  # resumed: act with the restored policy at once
             weights, version = self._publish()
         learner_job, pids, restarts = None, {}, 0
-        last_sync, last_ckpt = updates, updates
+        last_sync, last_ckpt, last_result = updates, updates, time.monotonic()
         log.info("train: %s on %s, %d teachers, %d env actors", cfg.train.method, cfg.env.task, len(self.infos),
                  len(self.env_actors))
         while True:
@@ -195,7 +197,13 @@ class Trainer:
                                    f"limiter admits neither side (replay.samples_per_insert={spi:g}); please report")
             ready, _ = ray.wait(pending, num_returns=1, timeout=5.0)
             if not ready:
+                if time.monotonic() - last_result > 120:
+                    log.warning("no result from %d running actor calls for %.0f s: are actors pending for "
+                                "resources? see `ray status` and the dashboard's actor list", len(pending),
+                                time.monotonic() - last_result)
+                    last_result = time.monotonic()
                 continue
+            last_result = time.monotonic()
             done = ready[0]
             if done is learner_job:
                 metrics, learner_job = ray.get(done), None

@@ -27,8 +27,10 @@ def to_torch(batch: dict, device: torch.device | str) -> dict[str, torch.Tensor]
     """numpy or torch (B, T, ...) arrays -> tensors on `device` (uint8 images stay uint8 until `preprocess`)."""
     out = {}
     for key, value in batch.items():
-        tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
-        out[key] = tensor.to(device, non_blocking=True)
+        if not isinstance(value, torch.Tensor):
+            value = np.ascontiguousarray(value)
+            value = torch.from_numpy(value if value.flags.writeable else value.copy())  # object-store arrays
+        out[key] = value.to(device, non_blocking=True)
     return out
 
 

@@ -42,7 +42,7 @@ class Player:
         for name, module in parts.items():
             if module is None:
                 continue
-            state = {k[len(name) + 1:]: torch.from_numpy(np.asarray(v)) for k, v in weights.items()
+            state = {k[len(name) + 1:]: torch.tensor(np.asarray(v)) for k, v in weights.items()
                      if k.startswith(name + ".")}
             module.load_state_dict(state)
         self.domain = torch.tensor(int(weights["domain"]))
