@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 from gymnasium import spaces
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from actors.suites import make_state_env
@@ -68,11 +69,14 @@ def load_agent(agents_dir: str | Path, task: str, level: str) -> AgentPolicy:
     if not weights.exists() or not sidecar.exists():
         raise FileNotFoundError(f"no {level} agent for {task} in {directory}: train one with "
                                 f"`vid2act behaviour --task {task} --agents {agents_dir}`")
-    meta = json.loads(sidecar.read_text())
-    policy = _policy(meta["obs_dim"], meta["action_dim"])
+    try:
+        meta = json.loads(sidecar.read_text())
+        policy = _policy(meta["obs_dim"], meta["action_dim"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{sidecar}: unreadable agent sidecar ({err!r}); retrain the agent") from None
     try:
         policy.actor.load_state_dict(load_file(str(weights)))
-    except (RuntimeError, OSError) as err:
+    except (RuntimeError, OSError, SafetensorError) as err:
         raise ValueError(f"{weights}: unreadable or mismatched agent weights ({err}); retrain the agent") from None
     return AgentPolicy(policy.actor)
 

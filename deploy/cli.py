@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from pathlib import Path
@@ -130,9 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vid2act {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    except UserError as error:
+    except user_errors() as error:
+        if os.environ.get("VID2ACT_DEBUG"):
+            raise
         print(f"vid2act {args.command}: {error}", file=sys.stderr)
         return 2
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that describe bad input and what to do: printed without a traceback (VID2ACT_DEBUG=1 shows it)."""
+    from actors.suites import UnknownTaskError
+    from learner.checkpoint import CheckpointError
+    from replay.client import ReplayConnectionError
+    from replay.dataset import DatasetError
+    from replay.schema import EpisodeError
+
+    return (UserError, ConfigError, FileNotFoundError, UnknownTaskError, CheckpointError, ReplayConnectionError,
+            DatasetError, EpisodeError)
 
 
 class UserError(RuntimeError):

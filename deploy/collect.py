@@ -16,10 +16,10 @@ import numpy as np
 import ray
 from tqdm import tqdm
 
-from actors.behaviour import assign_policies, parse_policy_mix
+from actors.behaviour import assign_policies, make_policy, parse_policy_mix
 from actors.collector import Collector, episode_seed
 from actors.suites import action_dim
-from deploy.config import Config, save_config
+from deploy.config import Config, ConfigError, save_config
 from deploy.ray_runtime import ensure_ray, remote
 from replay.dataset import DatasetReader, DatasetWriter
 
@@ -40,6 +40,18 @@ def plan(cfg: Config) -> list[tuple[str, int, str, int]]:
             for task in cfg.collect.task_list for i in range(cfg.collect.episodes)]
 
 
+def check_policies(cfg: Config) -> None:
+    """Build each (task, policy) once here, so a missing agent fails before any actor starts."""
+    names = {name for name, _ in parse_policy_mix(cfg.collect.policy)}
+    for task in cfg.collect.task_list:
+        full = f"{cfg.collect.suite}/{task}"
+        for name in sorted(names):
+            try:
+                make_policy(name, full, action_dim(full), 0, cfg.collect.agents)
+            except ValueError as error:
+                raise ConfigError(f"config collect.policy: {error}") from None
+
+
 def collect(cfg: Config, progress: bool = True) -> dict[str, Path]:
     """Collect what is missing of every source dataset; return {task: dataset dir}."""
     out = Path(cfg.collect.out)
@@ -47,6 +59,7 @@ def collect(cfg: Config, progress: bool = True) -> dict[str, Path]:
     writers = {task: DatasetWriter(out / task, suite=suite, task=task, size=cfg.env.size,
                                    render_mode=cfg.env.render_mode, action_dim=action_dim(f"{suite}/{task}"))
                for task in cfg.collect.task_list}
+    check_policies(cfg)
     todo = [item for item in plan(cfg) if not writers[item[0]].has(item[1])]
     total = len(cfg.collect.task_list) * cfg.collect.episodes
     log.info("collect: %d of %d episodes to play (%d already on disk) with %d actors",

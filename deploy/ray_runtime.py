@@ -6,6 +6,7 @@ classes in `actors/`, `teachers/` and `learner/` stay plain Python that runs in 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -21,7 +22,11 @@ def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> 
     """Join the Ray cluster in `RAY_ADDRESS` or the current one; otherwise start a local Ray."""
     if ray.is_initialized():
         return
-    runtime_env = {"env_vars": WORKER_ENV}
+    runtime_env = {"env_vars": dict(WORKER_ENV)}
+    job = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set in a `ray job submit` driver: its runtime env wins
+    if job:  # Ray refuses to merge a driver's env var that the job's runtime env also sets
+        job_vars = (json.loads(job).get("runtime_env") or {}).get("env_vars") or {}
+        runtime_env["env_vars"] = {k: v for k, v in WORKER_ENV.items() if k not in job_vars}
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=True)
         log.info("joined Ray cluster at %s", os.environ["RAY_ADDRESS"])

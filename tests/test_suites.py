@@ -1,0 +1,131 @@
+"""The DMC and Meta-World suites behind one gymnasium interface (real MuJoCo, real rendering, 32x32 frames)."""
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from actors.suites import UnknownTaskError, action_dim, list_tasks, make_env, make_state_env, widest_action
+
+DMC, MW = "dmc/walker_walk", "metaworld/door-lock"
+
+
+def actions(dim: int, n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (n, dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("task", [DMC, MW])
+def test_passes_gymnasium_env_checker(task):
+    env = make_env(task, size=32, time_limit=20, seed=0)
+    check_env(env, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("task, repeat, steps", [(DMC, 2, 5), (MW, 1, 6)])
+def test_episode_flags_reward_and_dtypes(task, repeat, steps):
+    """time_limit counts env steps: DMC repeats each action twice, so 10 env steps are 5 agent steps."""
+    env = make_env(task, size=32, time_limit=steps * repeat, seed=0)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert obs["image"].shape == (32, 32, 3) and obs["image"].dtype == np.uint8
+    assert obs["is_first"] and not obs["is_last"] and not obs["is_terminal"] and obs["reward"] == 0
+    assert info["state"].dtype == np.float32 and info["success"] is False
+    for t, action in enumerate(actions(env.action_space.shape[0], steps), 1):
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert env.observation_space.contains(obs)
+        assert obs["reward"].dtype == np.float32 and obs["reward"].shape == () and isinstance(reward, float)
+        assert obs["reward"] == np.float32(reward)
+        for flag in ("is_first", "is_last", "is_terminal", "success"):
+            assert obs[flag].dtype == np.bool_ and obs[flag].shape == ()
+        assert not obs["is_first"]
+        assert bool(obs["is_last"]) == (t == steps) == truncated  # the time limit truncates ...
+        assert not terminated and not obs["is_terminal"]  # ... it is not a terminal state
+        assert bool(obs["success"]) == info["success"]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(action)
+    env.close()
+
+
+@pytest.mark.parametrize("task", [DMC, MW])
+def test_same_seed_gives_identical_frames_and_trajectory(task):
+    def rollout(seed: int):
+        env = make_env(task, size=32, time_limit=12, seed=seed)
+        obs, info = env.reset(seed=seed)
+        frames, states, rewards = [obs["image"]], [info["state"]], []
+        for action in actions(env.action_space.shape[0], 5):
+            obs, reward, *_, info = env.step(action)
+            frames.append(obs["image"])
+            states.append(info["state"])
+            rewards.append(reward)
+        env.close()
+        return np.stack(frames), np.stack(states), np.array(rewards)
+
+    first, again, other = rollout(3), rollout(3), rollout(4)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[1][0], other[1][0])  # another seed starts elsewhere (pose / goal)
+
+
+@pytest.mark.parametrize("name, close", [("dmc/walker_wlak", "dmc/walker_walk"),
+                                         ("metaworld/door-lok", "metaworld/door-lock")])
+def test_unknown_task_suggests_close_names(name, close):
+    with pytest.raises(UnknownTaskError, match=close) as err:
+        make_env(name, size=32)
+    assert "did you mean" in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+def test_unknown_suite_lists_the_suites():
+    with pytest.raises(UnknownTaskError, match="dmc, metaworld"):
+        make_env("atari/pong", size=32)
+    with pytest.raises(UnknownTaskError, match="dmc, metaworld"):
+        list_tasks("atari")
+    with pytest.raises(UnknownTaskError, match="suite/name"):
+        make_env("walker_walk", size=32)
+
+
+def test_bad_actions_raise_value_errors_saying_what_was_expected():
+    env = make_env(DMC, size=32, time_limit=20, seed=0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected an action of shape \(6,\).*got shape \(5,\)"):
+        env.step(np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match=r"expected an action of shape \(6,\)"):
+        env.step(np.zeros((1, 6), np.float32))
+    with pytest.raises(ValueError, match=r"expected an action in \[-1, 1\].*max \|a\| = 1.5"):
+        env.step(np.full(6, 1.5, np.float32))
+    with pytest.raises(ValueError, match=r"expected a finite action"):
+        env.step(np.array([0, 0, np.nan, 0, 0, 0], np.float32))
+    env.step(np.full(6, 1.00001, np.float32))  # float noise within tolerance is clipped, not rejected
+    env.close()
+
+
+@pytest.mark.parametrize("task", [DMC, MW])
+def test_fast_and_faithful_renders_are_close(task):
+    """The fast path drops shadows and reflections only: the same state looks nearly the same."""
+    frames = {}
+    for mode in ("fast", "faithful"):
+        env = make_env(task, size=64, time_limit=20, render_mode=mode, seed=1)
+        obs, _ = env.reset(seed=1)
+        shots = [obs["image"]]
+        for action in actions(env.action_space.shape[0], 3):
+            shots.append(env.step(action)[0]["image"])
+        frames[mode] = np.stack(shots).astype(np.float32)
+        env.close()
+    diff = np.abs(frames["fast"] - frames["faithful"]).mean()
+    assert 0 < diff < 15, diff
+    assert frames["fast"].std() > 5  # a real picture, not a blank frame
+
+
+@pytest.mark.parametrize("task, dim", [("dmc/hopper_stand", 4), ("dmc/walker_walk", 6), ("dmc/quadruped_walk", 12),
+                                       ("dmc/cheetah_run", 6), ("metaworld/door-lock", 4)])
+def test_action_dim_table_agrees_with_real_envs(task, dim):
+    env = make_state_env(task, time_limit=10, seed=0)
+    assert action_dim(task) == env.action_space.shape[0] == dim
+    state, _ = env.reset(seed=0)
+    assert env.observation_space.contains(state)
+    env.close()
+
+
+def test_widest_action():
+    assert widest_action("dmc", ["hopper_stand", "walker_walk", "quadruped_walk"]) == 12
+    assert widest_action("dmc", ["cheetah_run", "walker_run"]) == 6
+    assert widest_action("dmc") == 56  # humanoid_CMU
+    assert widest_action("metaworld") == 4

@@ -1,0 +1,69 @@
+"""The whole pipeline at `smoke` size on real Ray + redis-server + DMC: collect, pretrain, train, resume, eval, report."""
+import json
+from pathlib import Path
+
+import pytest
+
+from deploy import collect, evaluate, pretrain, report
+from deploy.config import load_config
+from deploy.train import RunError, Trainer
+from learner import checkpoint
+
+
+@pytest.fixture(scope="module")
+def pipeline(ray_local, tmp_path_factory):
+    """Sources, two teachers and a trained student, built once for the module."""
+    root = tmp_path_factory.mktemp("pipeline")
+    cfg = load_config("smoke", [f"collect.out={root / 'sources'}", f"logdir={root / 'student'}"])
+    datasets = collect.collect(cfg, progress=False)
+    teachers = [str(root / "teachers" / task) for task in datasets]
+    for (task, dataset), out in zip(datasets.items(), teachers):
+        pretrain.pretrain(cfg, str(dataset), out)
+    cfg.train.teachers = ",".join(teachers)
+    summary = Trainer(cfg).run()
+    return cfg, root, summary
+
+
+def test_smoke_run_trains_checkpoints_and_logs(pipeline):
+    cfg, root, summary = pipeline
+    run = Path(cfg.logdir)
+    assert summary["env_steps"] >= cfg.train.steps and summary["updates"] > 0 and summary["version"] > 0
+    info, tensors = checkpoint.load(run / "checkpoint")
+    assert info["step"] == summary["updates"] and any(k.startswith("distiller/f_weight") for k in tensors)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    trained = [r for r in rows if "train/distill_loss" in r]
+    assert trained and {"train/domain_weight/walker_walk", "train/domain_weight/hopper_stand"} <= set(trained[-1])
+    assert abs(trained[-1]["train/domain_weight/walker_walk"] + trained[-1]["train/domain_weight/hopper_stand"] - 1) < 1e-4
+    assert any("actor/return" in r for r in rows) and any(r.get("actor/version", -1) >= 1 for r in rows)
+    assert list((run / "tb").iterdir()), "TensorBoard events"
+
+
+def test_resume_continues_from_the_checkpoint(pipeline):
+    cfg, root, first = pipeline
+    cfg.train.steps = first["env_steps"] + 200
+    second = Trainer(cfg).run()
+    assert second["updates"] > first["updates"] and second["version"] > first["version"]
+    assert second["env_steps"] >= cfg.train.steps
+
+
+def test_eval_and_report(pipeline):
+    cfg, root, _ = pipeline
+    result = evaluate.evaluate(cfg, Path(cfg.logdir), episodes=1)
+    assert result["eval/episodes"] == 1 and result["eval/return"] >= 0
+    written = report.report([Path(cfg.logdir)], root / "report")
+    assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png"}
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_bad_inputs_fail_clearly(pipeline):
+    cfg, root, _ = pipeline
+    with pytest.raises(ValueError, match="unknown method"):
+        load_config("smoke", ["train.method=ppo"]).validate()
+    other = load_config("smoke", ["env.task=metaworld/reach", f"train.teachers={cfg.train.teachers}"])
+    with pytest.raises(RunError, match="cannot teach a metaworld target"):
+        Trainer(other)
+    missing = load_config("smoke", [f"train.teachers={cfg.train.teachers}", "train.sources=/nope/a,/nope/b"])
+    with pytest.raises(RunError, match="source dataset"):
+        Trainer(missing)
+    with pytest.raises(RunError, match="vid2act pretrain"):
+        Trainer(load_config("smoke", ["train.teachers=/nope/teacher"]))
