@@ -15,13 +15,17 @@ from deploy.services import CONTROL_NAMESPACE, control_name
 
 
 def scale(run_name: str, actors: int) -> int:
+    from deploy.cli import UserError
+
     if not ray.is_initialized():
-        ray.init(address="auto", namespace=CONTROL_NAMESPACE, log_to_driver=False)
+        try:
+            ray.init(address="auto", namespace=CONTROL_NAMESPACE, log_to_driver=False)
+        except (ConnectionError, ValueError) as error:  # no cluster here, or RAY_ADDRESS is the dashboard's URL
+            raise UserError(f"cannot reach the Ray cluster: {error}; run this on the head node "
+                            f"(`ray exec ray_cluster.yaml 'vid2act scale ...'`)") from None
     try:
         control = ray.get_actor(control_name(run_name), namespace=CONTROL_NAMESPACE)
     except ValueError:
-        from deploy.cli import UserError
-
         raise UserError(f"no running training job named {run_name!r} on this Ray cluster "
                         f"(the run name is the basename of its --logdir)") from None
     return ray.get(control.set_actors.remote(actors))

@@ -11,6 +11,7 @@ number of env actors while the run goes on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from deploy.ray_runtime import ensure_ray, remote
 from deploy.services import CONTROL_NAMESPACE, EnvActor, RunControl, control_name, replay_service
 from learner import model_kwargs
 from learner.checkpoint import CheckpointError
+from learner.learner import Hyper
 from replay.client import connect
 from replay.limiter import RateLimiter
 from replay.redis_replay import RedisReplay
@@ -69,10 +71,8 @@ def agent_spec(cfg: Config, infos: list[dict]) -> dict:
 
 
 def hyper(cfg: Config) -> dict:
-    t = cfg.train
-    return {"model_lr": t.model_lr, "actor_lr": t.actor_lr, "critic_lr": t.critic_lr, "alpha": t.alpha,
-            "weight_floor": t.weight_floor, "horizon": t.horizon, "discount": t.discount, "lambda_": t.lambda_,
-            "entropy": t.entropy, "slow_target_every": t.slow_target_every}
+    """The learner's `Hyper` fields, read from `train.*` keys of the same names."""
+    return {f.name: getattr(cfg.train, f.name) for f in dataclasses.fields(Hyper) if hasattr(cfg.train, f.name)}
 
 
 def env_kwargs(cfg: Config) -> dict:

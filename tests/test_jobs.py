@@ -8,6 +8,7 @@ the job's entrypoint finds `vid2act`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -42,8 +43,10 @@ def free_ports(n: int) -> list[int]:
 
 
 class Head:
-    def __init__(self, root: Path, env: dict, dashboard: int, metrics: int, token: str, process: subprocess.Popen):
+    def __init__(self, root: Path, env: dict, gcs: int, dashboard: int, metrics: int, token: str,
+                 process: subprocess.Popen):
         self.root, self.env, self.process, self.token = root, env, process, token
+        self.gcs = f"127.0.0.1:{gcs}"
         self.address, self.metrics_port = f"http://127.0.0.1:{dashboard}", metrics
 
     def client(self):
@@ -58,7 +61,8 @@ class Head:
              "--runtime-env", "deploy/cluster/runtime_env.yaml", "--no-wait", "--", *entrypoint],
             cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
-        job_ids = [word.strip("'") for word in (out.stdout + out.stderr).split() if word.strip("'").startswith("raysubmit_")]
+        words = [word.strip("'") for word in (out.stdout + out.stderr).split()]
+        job_ids = [word for word in words if word.startswith("raysubmit_")]
         assert job_ids, out.stdout + out.stderr
         return job_ids[0]
 
@@ -99,7 +103,7 @@ def head():
     log = open(root / "ray-start.log", "w")
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    h = Head(root, env, dashboard, metrics, token, process)
+    h = Head(root, env, gcs, dashboard, metrics, token, process)
     try:
         deadline, error = time.monotonic() + 120, None
         while time.monotonic() < deadline:
@@ -114,8 +118,7 @@ def head():
             pytest.fail(f"the dashboard at {h.address} did not answer in 120s: {error}")
         yield h
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # `ray start --block` stops the head's processes on SIGTERM
+        process.terminate()  # `ray start --block` stops the head's processes on SIGTERM
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
         with contextlib.suppress(ProcessLookupError):
@@ -158,3 +161,26 @@ def test_a_job_with_a_bad_config_fails_with_the_reason_in_its_logs(head):
     assert "unknown method 'ppo'; choose one of vid2act, dreamerv2" in logs, logs[-2000:]
     info = head.client().get_job_info(job)
     assert "exit code 2" in (info.message or ""), info.message
+
+
+def test_vid2act_scale_reaches_a_submitted_job(head):
+    """`vid2act scale`, run on the head (where `ray exec` runs it), changes a submitted job's env actors."""
+    from ray.job_submission import JobStatus
+
+    logdir = head.root / "runs" / "scaled-job"
+    job = head.submit("vid2act", "train", "--preset", "smoke", "--method", "dreamerv2", "--logdir", str(logdir),
+                      "train.steps=4000", "train.train_every=100")
+    env = {**head.env, "RAY_ADDRESS": head.gcs}  # the head's GCS: what `ray.init(address="auto")` finds there
+    deadline, out = time.monotonic() + 180, None
+    while time.monotonic() < deadline:  # the job's control actor exists once its driver has started the actors
+        out = subprocess.run([str(BIN / "vid2act"), "scale", "--actors", "2", "--run", logdir.name], cwd=REPO,
+                             env=env, capture_output=True, text=True, timeout=120)
+        if out.returncode == 0 or "no running training job" not in out.stderr:
+            break
+        time.sleep(3)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"run {logdir.name}: env actors -> 2" in out.stdout
+    status, logs = head.wait(job)
+    assert status == JobStatus.SUCCEEDED, logs[-4000:]
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("actor/count") == 2 for r in rows), "no env-actor report with 2 actors"
