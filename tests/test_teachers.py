@@ -1,7 +1,6 @@
 """Teachers (Eq. 2): overfitting, checkpoints and resume, batched == looped == Ray features, frozen, clear errors."""
 import dataclasses
 import json
-import types
 
 import numpy as np
 import pytest
@@ -157,7 +156,7 @@ def test_pretrain_command(tmp_path, dataset):
     from deploy import pretrain
     cfg = load_config("smoke", ["env.size=16", "model.action_pad=3", "teacher.steps=4", "teacher.checkpoint_every=2",
                                 "teacher.seq_len=8"])
-    summary = pretrain.run(cfg, types.SimpleNamespace(dataset=dataset[0], out=tmp_path / "teacher"))
+    summary = pretrain.pretrain(cfg, dataset[0], tmp_path / "teacher")
     assert summary["steps"] == 4 and summary["action_width"] == 3
     for name in ("checkpoint.safetensors", "checkpoint.json", "config.yaml", "report/openloop.png"):
         assert (tmp_path / "teacher" / name).exists()
