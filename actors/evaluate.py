@@ -12,14 +12,15 @@ from actors.suites import make_env
 from learner.player import Player
 
 
-def evaluate_episode(task: str, env_kwargs: dict, spec: dict, weights: dict[str, np.ndarray], seed: int) -> dict:
-    """One evaluation episode; returns its metadata (return, success, length, ...)."""
+def evaluate_episode(task: str, env_kwargs: dict, spec: dict, weights: dict[str, np.ndarray],
+                     seed: int) -> tuple[dict, dict]:
+    """One evaluation episode: (episode arrays, metadata with return, success, length, ...)."""
     env = make_env(task, **env_kwargs)
     try:
         player = Player(spec, explore=False, seed=seed)
         player.load(weights, version=0)
         episode = rollout(env, player, seed)
-        return episode_meta(env, episode, "eval", seed, env_kwargs.get("render_mode", "fast"))
+        return episode, episode_meta(env, episode, "eval", seed, env_kwargs.get("render_mode", "fast"))
     finally:
         env.close()
 

@@ -2,7 +2,7 @@
 
     vid2act eval --logdir runs/walker_run-vid2act [--episodes 10]
 
-Writes `eval.json` in the run directory and prints the score: DMC return (mean ± std), Meta-World success rate
+Writes `eval.json` and the episodes (`eval_episodes/`, Parquet) in the run directory and prints the score: DMC return (mean ± std), Meta-World success rate
 (an episode succeeds if any step succeeded).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from deploy.config import Config
 from deploy.ray_runtime import ensure_ray
 from deploy.train import env_kwargs
 from learner import checkpoint
+from replay.dataset import DatasetWriter
 
 
 def checkpoint_policy(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], dict]:
@@ -39,7 +40,13 @@ def evaluate(cfg: Config, run_dir: Path, episodes: int) -> dict[str, float]:
     task = ray.remote(num_cpus=1)(evaluate_episode)
     weights_ref = ray.put(weights)
     seeds = [10_000 + cfg.seed * 1000 + i for i in range(episodes)]
-    metas = ray.get([task.remote(cfg.env.task, env_kwargs(cfg), spec, weights_ref, s) for s in seeds])
+    played = ray.get([task.remote(cfg.env.task, env_kwargs(cfg), spec, weights_ref, s) for s in seeds])
+    metas = [meta for _, meta in played]
+    suite, name = cfg.env.task.split("/", 1)
+    writer = DatasetWriter(run_dir / "eval_episodes", suite=suite, task=name, size=cfg.env.size,
+                           render_mode=cfg.env.render_mode, action_dim=metas[0]["action_dim"])
+    for i, (episode, meta) in enumerate(played):  # kept for the report's video predictions
+        writer.write(i, episode, meta)
     result = {**summarize(metas), "env_steps": info["env_steps"], "updates": info["step"]}
     (run_dir / "eval.json").write_text(json.dumps({"task": cfg.env.task, **result, "episodes": metas}, indent=1))
     return result

@@ -5,7 +5,8 @@
 - `learning_curves.png`: training-episode return (and Meta-World success) vs env steps, mean ± std over the seeds
   of each method (runs grouped by their saved config's `train.method`);
 - `domain_weights.png`: each source's domain weight over updates, per run (the paper's Figure 8);
-- `prediction-<run>.png`: the student's open-loop video prediction on a fresh episode (truth / model / error).
+- `prediction-<run>/openloop.png`: the student's open-loop video prediction on its evaluation episodes
+  (truth / model / error; after `vid2act eval`), with MSE and PSNR by horizon.
 """
 from __future__ import annotations
 
@@ -95,7 +96,24 @@ def report(run_dirs: list[Path], out: Path) -> list[Path]:
         written.append(learning_curves(runs, methods, out / "success.png", key="actor/success"))
     if (path := domain_weights(runs, out / "domain_weights.png")) is not None:
         written.append(path)
+    for d in run_dirs:
+        if (d / "eval_episodes").is_dir() and (d / "checkpoint").is_dir():
+            written.append(prediction(d, out / f"prediction-{d.name}"))
     return written
+
+
+def prediction(run_dir: Path, out: Path) -> Path:
+    """The student's open-loop video prediction on the run's evaluation episodes (truth / model / error)."""
+    from learner import WorldModel, checkpoint
+    from replay.dataset import DatasetReader
+    from teachers.report import write_report
+
+    info, tensors = checkpoint.load(run_dir / "checkpoint")
+    model = WorldModel(**info["spec"]["model"])
+    checkpoint.restore({"model": model}, info, tensors, run_dir / "checkpoint")
+    episodes = [ep for ep, _ in DatasetReader(run_dir / "eval_episodes", skip_corrupt=True).episodes()]
+    write_report(model, episodes, out)
+    return out / "openloop.png"
 
 
 def run(cfg: Config, args) -> int:

@@ -51,7 +51,7 @@ def test_eval_and_report(pipeline):
     result = evaluate.evaluate(cfg, Path(cfg.logdir), episodes=1)
     assert result["eval/episodes"] == 1 and result["eval/return"] >= 0
     written = report.report([Path(cfg.logdir)], root / "report")
-    assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png"}
+    assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png"}
     assert all(p.stat().st_size > 1000 for p in written)
 
 
