@@ -1,7 +1,8 @@
 """Suite backends: the few calls `SuiteEnv` needs from dm_control and Meta-World, nothing else.
 
 A backend steps the simulator by one env step (no action repeat, no time limit: `SuiteEnv` owns those), reports
-the flat state vector, and draws a frame on request in the `fast` or the `faithful` render mode (`none`: state only, no GL context).
+the flat state vector, and draws a frame on request in the `fast` or the `faithful` render mode (`none`: state
+only, no GL context).
 Actions reach a backend already checked and in [-1, 1].
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DMCBackend:
         self._size, self._camera = size, _camera(camera)
         physics = self._env.physics
         self._fast = FastRenderer(physics.model.ptr, size, self._camera) if render_mode == "fast" else None
+        self._dm_drawn = False  # dm_control made GL contexts (faithful mode, on the first draw)
         self._obs = None
 
     def reset(self, seed: int | None) -> np.ndarray:
@@ -55,12 +57,23 @@ class DMCBackend:
         physics = self._env.physics
         if self._fast is not None:
             return self._fast.render(physics.data.ptr)
+        self._dm_drawn = True
+        self._own_gl_current()
         return physics.render(self._size, self._size, camera_id=self._camera)
+
+    def _own_gl_current(self) -> None:
+        """Make dm_control's GL context current for real. dm_control remembers per thread which context it made
+        current and skips the switch when it believes its own still is; a `mujoco.Renderer` (the fast mode of
+        another env in this process) switches contexts behind its back, and dm_control would then draw into, or
+        free its GL objects from, that renderer's context (seen: the next fast env drew black frames)."""
+        self._env.physics.contexts.gl._platform_make_current()
 
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
-        self._env.close()
+        if self._dm_drawn:
+            self._own_gl_current()
+        self._env.physics.free()  # now, in the right context, not whenever the garbage collector gets to it
 
 
 class MetaWorldBackend:
@@ -83,6 +96,9 @@ class MetaWorldBackend:
         env.seed(seed)
         self.action_dim = int(env.action_space.shape[0])
         self._fast = FastRenderer(env.model, size, camera) if render_mode == "fast" else None
+        # `corner` is mounted rolled by 180 degrees (its image-up axis points at the floor): turn its frames upright.
+        camera_up_z = env.data.cam(camera).xmat.reshape(3, 3)[2, 1]
+        self._upright = (lambda frame: np.ascontiguousarray(frame[::-1, ::-1])) if camera_up_z < 0 else (lambda f: f)
         self._state = None
 
     def reset(self, seed: int | None) -> np.ndarray:
@@ -103,11 +119,14 @@ class MetaWorldBackend:
         return self._state
 
     def render(self) -> np.ndarray:
-        if self._fast is not None:
-            return self._fast.render(self._env.data)
-        return self._env.render()
+        frame = self._fast.render(self._env.data) if self._fast is not None else self._env.render()
+        return self._upright(frame)
 
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
+        viewer = self._env.mujoco_renderer.viewer
+        if viewer is not None:  # gymnasium leaves its MjrContext to the garbage collector, which would free it
+            viewer.make_context_current()  # in whatever GL context is current then (see DMCBackend._own_gl_current)
+            viewer.con.free()
         self._env.close()

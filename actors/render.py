@@ -27,4 +27,5 @@ class FastRenderer:
         return self._renderer.render()
 
     def close(self) -> None:
+        self._renderer._gl_context.make_current()  # free our GL objects, not those of a context current now
         self._renderer.close()

@@ -114,6 +114,31 @@ def test_fast_and_faithful_renders_are_close(task):
     assert frames["fast"].std() > 5  # a real picture, not a blank frame
 
 
+def test_fast_envs_draw_right_beside_and_after_faithful_ones():
+    """dm_control and gymnasium track GL contexts on their own; mixing render modes in one process (the bench)
+    once left the next fast env drawing black frames. Fast frames must not depend on what else was rendered."""
+    def first_frame(task, mode):
+        env = make_env(task, size=32, time_limit=10, render_mode=mode, seed=2)
+        frame = env.reset(seed=2)[0]["image"]
+        return env, frame
+
+    alone = {}
+    for task in (DMC, MW):
+        env, alone[task] = first_frame(task, "fast")
+        env.close()
+    for task in (DMC, MW):
+        faithful, _ = first_frame(task, "faithful")
+        beside, frame_beside = first_frame(task, "fast")
+        faithful.render_frame()
+        np.testing.assert_array_equal(beside.render_frame(), alone[task])
+        faithful.close()
+        after, frame_after = first_frame(task, "fast")
+        for frame in (frame_beside, frame_after, after.render_frame()):
+            np.testing.assert_array_equal(frame, alone[task])
+        beside.close()
+        after.close()
+
+
 @pytest.mark.parametrize("task, dim", [("dmc/hopper_stand", 4), ("dmc/walker_walk", 6), ("dmc/quadruped_walk", 12),
                                        ("dmc/cheetah_run", 6), ("metaworld/door-lock", 4)])
 def test_action_dim_table_agrees_with_real_envs(task, dim):
