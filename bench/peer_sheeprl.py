@@ -1,6 +1,6 @@
 """The peer side of bench/learner.py: seconds per sheeprl 0.8.x DreamerV2 gradient step, run in the peer's own venv.
 
-    MUJOCO_GL=egl .venv-peer/bin/python bench/peer_sheeprl.py [--updates 3] [--warmup 1] [--threads 2] [-- extra=override]
+    MUJOCO_GL=egl .venv-peer/bin/python bench/peer_sheeprl.py [--updates 3] [--warmup 1] [--threads 2] [key=value ...]
 
 Runs sheeprl's own CLI (`exp=dreamer_v2`) on DMC walker_walk from 64x64 pixels with ../shared/docs/PEERS.md's overrides
 and sizes (CNN multiplier 48, stoch 32x32 discrete, deter 200, hidden 200, MLPs 400 x 4, B16 x T50, H 15, CPU, fp32),

