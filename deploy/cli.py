@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         "train a student on a target task with Ray env actors, teacher actors and the learner (Algorithm 1)",
         {"--target": "env.task", "--teachers": "train.teachers", "--sources": "train.sources",
          "--method": "train.method", "--steps": "train.steps", "--logdir": "logdir", "--seed": "seed",
-         "--device": "device", "--actors": "train.num_actors"},
+         "--device": "device", "--actors": "train.num_actors", "--init-from": "train.init_from"},
         [],
     ),
     "eval": (

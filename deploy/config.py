@@ -167,6 +167,8 @@ class TrainConfig:
     """Comma-separated teacher directories."""
     sources: str = ""
     """Comma-separated source dataset directories for the action VAE (default: those the teachers were trained on)."""
+    init_from: str = ""
+    """A pretrained world model (a teacher directory) to start the student from: the pretrained-DreamerV2 baseline."""
     steps: int = 100_000
     """Env steps (after action repeat) to train for."""
     prefill: int = 2_500

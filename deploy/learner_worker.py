@@ -47,7 +47,8 @@ class LocalTeachers:
 class LearnerWorker:
     def __init__(self, spec: dict, hyper: dict, *, replay_url: str, capacity: int, batch: int, seq_len: int,
                  prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
-                 teachers=None, device: str = "cpu", seed: int = 0, vae_source_steps: int = 20_000):
+                 teachers=None, device: str = "cpu", seed: int = 0, vae_source_steps: int = 20_000,
+                 init_from: str = ""):
         self.spec = AgentSpec(**spec)
         self.device = learner_device(log, device)
         self.checkpoint_dir = Path(checkpoint_dir)
@@ -67,6 +68,10 @@ class LearnerWorker:
         self._next: tuple | None = None  # (batch, pending teacher features) one update ahead
         if checkpoint.exists(self.checkpoint_dir):
             self._restore()
+        elif init_from:  # the pretrained-DreamerV2 baseline: start from a pretrained world model
+            _, tensors = checkpoint.load(init_from, hint="pass a teacher directory from `vid2act pretrain`")
+            self.learner.init_world_model(tensors, init_from)
+            log.info("student world model initialised from %s", init_from)
 
     def _fetch(self) -> tuple:
         batch = self.sampler.next()

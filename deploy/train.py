@@ -129,7 +129,8 @@ class Trainer:
             self.spec, hyper(cfg), replay_url=url, capacity=cfg.replay.capacity, batch=cfg.replay.batch,
             seq_len=cfg.replay.seq_len, prefetch=cfg.replay.prefetch, teacher_dirs=cfg.train.teacher_list,
             source_dirs=self.sources, checkpoint_dir=str(self.run_dir / "checkpoint"),
-            teachers=RemoteTeachers(pools) if pools else None, device=cfg.device, seed=cfg.seed)
+            teachers=RemoteTeachers(pools) if pools else None, device=cfg.device, seed=cfg.seed,
+            init_from=cfg.train.init_from)
         self.env_actors: dict[int, ray.actor.ActorHandle] = {}
         self._actors = [*pools, self.learner]
         self.control = remote(RunControl, name=control_name(self.run_dir.name), namespace=CONTROL_NAMESPACE,

@@ -175,6 +175,18 @@ class Learner:
                 return self.vae.guidance(feat_NF, domain)
         return guide
 
+    def init_world_model(self, tensors: dict[str, torch.Tensor], where: str) -> None:
+        """Start the student from a pretrained world model's `model/...` tensors (the pretrained-DreamerV2
+        baseline): every part but the reward head, which a teacher lacks, must fit exactly."""
+        state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        try:
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+        except RuntimeError as err:
+            raise ValueError(f"{where}: the pretrained world model does not fit the student ({err})") from None
+        if unexpected or any(not k.startswith("reward.") for k in missing):
+            raise ValueError(f"{where}: the pretrained world model does not fit the student (missing {missing}, "
+                             f"unexpected {unexpected}); use the model config it was pretrained with")
+
     # -- weights out, state in and out -------------------------------------------------------------------------
     def policy_weights(self) -> dict[str, np.ndarray]:
         """Everything a Player needs, as flat numpy arrays (no pickled objects cross to the env actors)."""

@@ -132,3 +132,20 @@ def test_player_acts_with_broadcast_weights_and_resets_at_episode_start():
     player(dict(image=frames, is_first=np.zeros(B, bool)))
     a3 = player(dict(image=frames, is_first=np.ones(B, bool)))  # a fresh episode: same start, same mode action
     np.testing.assert_allclose(a1, a3, atol=1e-5)
+
+
+def test_student_starts_from_a_pretrained_world_model(tmp_path):
+    """The pretrained-DreamerV2 baseline: a teacher's weights (no reward head) initialise the student."""
+    from learner import WorldModel, checkpoint
+
+    kwargs = dict(spec("dreamerv2").model, reward_head=False)
+    teacher = WorldModel(**kwargs)
+    checkpoint.save(tmp_path, {"model": teacher}, {"step": 0})
+    learner = Learner(spec("dreamerv2"), Hyper(horizon=3))
+    learner.init_world_model(checkpoint.load(tmp_path)[1], str(tmp_path))
+    for name, value in teacher.state_dict().items():
+        assert torch.equal(learner.model.state_dict()[name], value)
+    wider = WorldModel(**dict(kwargs, deter=24))
+    checkpoint.save(tmp_path / "wider", {"model": wider}, {"step": 0})
+    with pytest.raises(ValueError, match="does not fit"):
+        learner.init_world_model(checkpoint.load(tmp_path / "wider")[1], "wider")
