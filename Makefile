@@ -2,7 +2,7 @@
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED = 1
 
-.PHONY: setup demo test test-all bench lint
+.PHONY: setup demo test test-fast lint
 
 setup:
 	@bash deploy/setup.sh
@@ -10,11 +10,11 @@ setup:
 demo: setup          ## the main job on the embedded default (local Ray, own redis-server, small data)
 	.venv/bin/vid2act demo
 
-test: setup          ## the test suite (real Ray, redis-server, MuJoCo; tiny sizes)
-	.venv/bin/python -m pytest -q -m "not slow" tests
-
-test-all: setup      ## also the slow end-to-end suites
+test: setup          ## the whole test suite (real Ray, redis-server, MuJoCo; tiny sizes; ~10 min on 2 cores)
 	.venv/bin/python -m pytest -q tests
+
+test-fast: setup     ## without the slow cluster suites (job submission, scaling): ~4 min
+	.venv/bin/python -m pytest -q -m "not slow" tests
 
 lint: setup
 	.venv/bin/ruff check .
