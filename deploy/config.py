@@ -257,7 +257,8 @@ class Config:
              f"{self.env.render_mode!r} is not `fast` or `faithful`")
         need(self.env.size >= 16 and self.env.size % 16 == 0, "env.size", f"{self.env.size} must be a multiple of 16")
         check_task(self.env.task)
-        need(self.collect.suite in ("dmc", "metaworld"), "collect.suite", f"{self.collect.suite!r} is not dmc or metaworld")
+        need(self.collect.suite in ("dmc", "metaworld"), "collect.suite",
+             f"{self.collect.suite!r} is not dmc or metaworld")
         for task in self.collect.task_list:
             check_task(f"{self.collect.suite}/{task}")
         from actors.behaviour import parse_policy_mix

@@ -2,8 +2,8 @@
 
     vid2act eval --logdir runs/walker_run-vid2act [--episodes 10]
 
-Writes `eval.json` and the episodes (`eval_episodes/`, Parquet) in the run directory and prints the score: DMC return (mean ± std), Meta-World success rate
-(an episode succeeds if any step succeeded).
+Writes `eval.json` and the episodes (`eval_episodes/`, Parquet) in the run directory and prints the score:
+DMC return (mean ± std), Meta-World success rate (an episode succeeds if any step succeeded).
 """
 from __future__ import annotations
 

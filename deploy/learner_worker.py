@@ -1,6 +1,6 @@
 """The learner process: replay batches in, updates and versioned policy weights out.
 
-    worker = LearnerWorker(spec, hyper, replay_url=..., replay=..., teachers=RemoteTeachers(handles)  # deploy.teacher_service, ...)
+    worker = LearnerWorker(spec, hyper, replay_url=..., teachers=RemoteTeachers(handles), ...)
     metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
     weights, version = worker.publish()
     worker.save(env_steps)                   # everything needed to resume, in safetensors + JSON

@@ -1,4 +1,7 @@
-"""The whole pipeline at `smoke` size on real Ray + redis-server + DMC: collect, pretrain, train, resume, eval, report."""
+"""The whole pipeline at `smoke` size on real Ray + redis-server + DMC.
+
+Collect, pretrain, train, resume, eval, report.
+"""
 import json
 from pathlib import Path
 
@@ -17,7 +20,7 @@ def pipeline(ray_local, tmp_path_factory):
     cfg = load_config("smoke", [f"collect.out={root / 'sources'}", f"logdir={root / 'student'}"])
     datasets = collect.collect(cfg, progress=False)
     teachers = [str(root / "teachers" / task) for task in datasets]
-    for (task, dataset), out in zip(datasets.items(), teachers):
+    for dataset, out in zip(datasets.values(), teachers):
         pretrain.pretrain(cfg, str(dataset), out)
     cfg.train.teachers = ",".join(teachers)
     summary = Trainer(cfg).run()
@@ -33,7 +36,8 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     trained = [r for r in rows if "train/distill_loss" in r]
     assert trained and {"train/domain_weight/walker_walk", "train/domain_weight/hopper_stand"} <= set(trained[-1])
-    assert abs(trained[-1]["train/domain_weight/walker_walk"] + trained[-1]["train/domain_weight/hopper_stand"] - 1) < 1e-4
+    last = trained[-1]
+    assert abs(last["train/domain_weight/walker_walk"] + last["train/domain_weight/hopper_stand"] - 1) < 1e-4
     assert any("actor/return" in r for r in rows) and any(r.get("actor/version", -1) >= 1 for r in rows)
     assert list((run / "tb").iterdir()), "TensorBoard events"
 
