@@ -151,8 +151,8 @@ class ReplayConfig:
     """Replay capacity in env steps (FIFO eviction)."""
     batch: int = 16
     """Sequences per training batch."""
-    seq_len: int = 50
-    """Steps per training sequence."""
+    seq_len: int = 32
+    """Steps per training sequence (paper: 50; 32 keeps a `cpu` update ~20x cheaper than a `paper` one)."""
     samples_per_insert: float = 0.0
     """Sampled steps per inserted step the limiter enforces; 0 = derived from train.train_every."""
     prefetch: int = 4
