@@ -33,7 +33,6 @@ from pathlib import Path
 # (libgomp reads it when torch loads); pass OMP_WAIT_POLICY=ACTIVE to measure the default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +42,7 @@ from learner import WorldModel, model_kwargs, pick_device  # noqa: E402
 from learner.learner import AgentSpec, Hyper, Learner  # noqa: E402
 from teachers.pool import TeacherPool  # noqa: E402
 
-B, T, SIZE, A = 16, 50, 64, 6  # walker: 6 action dims
+from bench.world_model import A, B, SIZE, T, make_batch  # noqa: E402  (the same B16 x T50 64x64 batch)
 N_TEACHERS = 4
 PEER_VENV = ROOT / ".venv-peer"
 PEER_PINS = (["torch==2.13.0", "sheeprl==0.8.*"], ["dm_control==1.0.28", "mujoco==3.3.0"])  # PEERS.md
@@ -51,15 +50,6 @@ PEER_PINS = (["torch==2.13.0", "sheeprl==0.8.*"], ["dm_control==1.0.28", "mujoco
 MATCHED = ["model.depth=48", "model.stoch=32", "model.discrete=32", "model.deter=200", "model.hidden=200",
            "model.units=400", "model.reward_layers=4", "model.value_layers=4", "model.actor_layers=4"]
 
-
-def make_batch(seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    first = np.zeros((B, T), bool)
-    first[:, 0] = True
-    return {"image": rng.integers(0, 256, (B, T, SIZE, SIZE, 3), dtype=np.uint8),
-            "action": rng.uniform(-1, 1, (B, T, A)).astype(np.float32),
-            "reward": rng.random((B, T)).astype(np.float32), "is_first": first,
-            "is_last": np.zeros((B, T), bool), "is_terminal": np.zeros((B, T), bool)}
 
 
 def build(preset: str, overrides: list[str], n_teachers: int, device: torch.device):

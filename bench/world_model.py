@@ -28,7 +28,8 @@ def make_batch(seed: int = 0) -> dict[str, np.ndarray]:
     first[:, 0] = True
     return {"image": rng.integers(0, 256, (B, T, SIZE, SIZE, 3), dtype=np.uint8),
             "action": rng.uniform(-1, 1, (B, T, A)).astype(np.float32),
-            "reward": rng.random((B, T)).astype(np.float32), "is_first": first}
+            "reward": rng.random((B, T)).astype(np.float32), "is_first": first,
+            "is_last": np.zeros((B, T), bool), "is_terminal": np.zeros((B, T), bool)}
 
 
 def updates_per_s(preset: str, updates: int, device: torch.device) -> float:

@@ -20,7 +20,7 @@ import sys
 
 from pathlib import Path
 
-from deploy.config import PRESETS, ConfigError, apply_overrides, describe_keys, load_config, read_config
+from deploy.config import PRESETS, ConfigError, apply_overrides, load_config, read_config
 
 # subcommand -> (help, {flag: config key}, extra plain arguments)
 COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
@@ -148,6 +148,28 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     return (UserError, ConfigError, FileNotFoundError, UnknownTaskError, CheckpointError, ReplayConnectionError,
             DatasetError, EpisodeError)
+
+
+def describe_keys() -> str:
+    """Every key with its type, default and doc line (from the attribute docstrings)."""
+    import ast
+    import inspect
+
+    import deploy.config as config_module
+
+    docs: dict[str, str] = {}
+    tree = ast.parse(inspect.getsource(config_module))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            body = node.body
+            for a, b in zip(body, body[1:]):
+                if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+                    docs[f"{node.name}.{a.target.id}"] = str(b.value.value)
+    lines = []
+    for key, (owner, name, kind) in config_module._leaves(config_module.Config()).items():
+        doc = docs.get(f"{type(owner).__name__}.{name}", "")
+        lines.append(f"{key:28s} {kind.__name__:6s} {getattr(owner, name)!r:>14}  {doc}")
+    return "\n".join(lines)
 
 
 class UserError(RuntimeError):

@@ -382,23 +382,3 @@ def read_config(path: str | Path) -> Config:
     for key, value in flat.items():
         set_value(cfg, key, value)
     return cfg
-
-
-def describe_keys() -> str:
-    """Every key with its type, default and doc line (from the attribute docstrings)."""
-    import ast
-    import inspect
-
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(__import__(__name__, fromlist=["x"])))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            body = node.body
-            for a, b in zip(body, body[1:]):
-                if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
-                    docs[f"{node.name}.{a.target.id}"] = str(b.value.value)
-    lines = []
-    for key, (owner, name, kind) in _leaves(Config()).items():
-        doc = docs.get(f"{type(owner).__name__}.{name}", "")
-        lines.append(f"{key:28s} {kind.__name__:6s} {getattr(owner, name)!r:>14}  {doc}")
-    return "\n".join(lines)

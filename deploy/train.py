@@ -174,6 +174,7 @@ class Trainer:
             weights, version = self._publish()
         learner_job, pids, restarts = None, {}, 0
         last_sync, last_ckpt, last_result = updates, updates, time.monotonic()
+        wanted, last_control = cfg.train.num_actors, 0.0
         log.info("train: %s on %s, %d teachers, %d env actors", cfg.train.method, cfg.env.task, len(self.infos),
                  len(self.env_actors))
         while True:
@@ -181,7 +182,8 @@ class Trainer:
             env_steps = inserted * repeat
             if env_steps >= cfg.train.steps and learner_job is None:
                 break
-            wanted = ray.get(self.control.get_actors.remote())
+            if time.monotonic() - last_control > 0.5:  # `vid2act scale` requests: a round trip per 0.5 s at most
+                wanted, last_control = ray.get(self.control.get_actors.remote()), time.monotonic()
             if wanted != len(self.env_actors):
                 self._scale_to(wanted, url)
             for i, actor in self.env_actors.items():

@@ -30,7 +30,7 @@ from replay.redis_replay import RedisReplay
 pytestmark = pytest.mark.slow
 
 RUN = "scale-run"
-STEPS = 12_000  # env steps: ~60-90 s on 2 shared cores after the ~40 s start, enough for the four phases
+STEPS = 16_000  # env steps: ~60-90 s on 2 shared cores after the ~40 s start, enough for the four phases
 OVERRIDES = ["train.method=dreamerv2", f"train.steps={STEPS}", "replay.capacity=20000",
              "train.train_every=100"]  # a light learner, so env stepping, not the rate limiter, sets the pace
 WINDOW = 10.0  # seconds over which each phase's throughput is measured
