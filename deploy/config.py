@@ -171,10 +171,12 @@ class TrainConfig:
     """A pretrained world model (a teacher directory) to start the student from: the pretrained-DreamerV2 baseline."""
     steps: int = 100_000
     """Env steps (after action repeat) to train for."""
+    minutes: float = 0.0
+    """Wall-clock budget in minutes (0 = none): the run stops there, checkpointed; re-running resumes it."""
     prefill: int = 2_500
     """Random env steps before training starts."""
     train_every: int = 5
-    """Agent steps per update."""
+    """Env steps (after action repeat) per update, as DreamerV2 counts them."""
     first_updates: int = 100
     """Updates at the first training step."""
     num_actors: int = 2
@@ -209,10 +211,8 @@ class TrainConfig:
     """Action VAE latent size."""
     vae_hidden: int = 750
     """Action VAE hidden size."""
-    eval_every: int = 10_000
-    """Env steps between evaluations."""
     eval_episodes: int = 10
-    """Episodes per evaluation."""
+    """Episodes per `vid2act eval`."""
     checkpoint_every: int = 1_000
     """Updates between checkpoints."""
 
@@ -273,6 +273,7 @@ class Config:
         need(self.train.method in methods, "train.method",
              f"unknown method {self.train.method!r}; choose one of {', '.join(methods)}")
         need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
+        need(self.train.minutes >= 0, "train.minutes", "must be >= 0 (0 = no wall-clock budget)")
         need(0.0 <= self.train.weight_floor < 1.0, "train.weight_floor", "must lie in [0, 1)")
         return self
 

@@ -177,20 +177,21 @@ class Trainer:
         wanted, last_control = cfg.train.num_actors, 0.0
         log.info("train: %s on %s, %d teachers, %d env actors", cfg.train.method, cfg.env.task, len(self.infos),
                  len(self.env_actors))
+        deadline = time.monotonic() + 60 * cfg.train.minutes if cfg.train.minutes > 0 else float("inf")
         while True:
             inserted, sampled = replay.counts()
             env_steps = inserted * repeat
-            if env_steps >= cfg.train.steps and learner_job is None:
+            done_steps = env_steps >= cfg.train.steps or time.monotonic() >= deadline
+            if done_steps and learner_job is None:
                 break
             if time.monotonic() - last_control > 0.5:  # `vid2act scale` requests: a round trip per 0.5 s at most
                 wanted, last_control = ray.get(self.control.get_actors.remote()), time.monotonic()
             if wanted != len(self.env_actors):
                 self._scale_to(wanted, url)
             for i, actor in self.env_actors.items():
-                if i not in self.busy.values() and env_steps < cfg.train.steps and \
-                        limiter.can_insert(chunk):
+                if i not in self.busy.values() and not done_steps and limiter.can_insert(chunk):
                     self.busy[actor.step.remote(ENV_CHUNK, version, weights)] = i
-            if learner_job is None:
+            if learner_job is None and not done_steps:
                 n = min(int((inserted * spi - limiter.min_diff - sampled) // bt), max(cfg.train.sync_every, 1))
                 if inserted >= prefill and n > 0:
                     learner_job = self.learner.train.remote(n)

@@ -3,6 +3,7 @@
 Collect, pretrain, train, resume, eval, report.
 """
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,19 @@ def test_resume_continues_from_the_checkpoint(pipeline):
     second = Trainer(cfg).run()
     assert second["updates"] > first["updates"] and second["version"] > first["version"]
     assert second["env_steps"] >= cfg.train.steps
+
+
+def test_a_wall_clock_budget_stops_the_run_checkpointed(pipeline):
+    cfg, root, _ = pipeline
+    steps, cfg.train.steps, cfg.train.minutes = cfg.train.steps, 10**9, 0.25
+    try:
+        start = time.monotonic()
+        summary = Trainer(cfg).run()
+        elapsed = time.monotonic() - start
+    finally:
+        cfg.train.steps, cfg.train.minutes = steps, 0.0
+    assert summary["env_steps"] < 10**9 and 15 <= elapsed < 15 + 90, elapsed
+    assert checkpoint.load(Path(cfg.logdir) / "checkpoint")[0]["step"] == summary["updates"]
 
 
 def test_eval_and_report(pipeline):

@@ -1,0 +1,154 @@
+"""Evidence for issue 5, item 3: a `cpu`-size learning run on 2 cores, `vid2act` beside `dreamerv2`.
+
+    MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results]
+
+Target `dmc/cartpole_balance` (a task DreamerV2 learns in tens of thousands of env steps); sources `cartpole_swingup`
+(the same body, another task) and `walker_walk` (another body), random-policy episodes. The bench collects the
+sources, pretrains one teacher per source (Eq. 2), then trains every (method, seed) as its own `vid2act train`
+process for the same wall-clock budget (`train.minutes`), all side by side on one shared Ray and so on the same
+cores: `dreamerv2` starts at once, `vid2act` when its teachers are ready. The learning curves (training-episode
+return vs env steps, mean ± std over seeds) and the domain weights go to `learning_curves.png` and
+`domain_weights.png`, the numbers to `learning.json`.
+
+A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
+random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
+steps both reached.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+TARGET, SOURCES = "dmc/cartpole_balance", ("cartpole_swingup", "walker_walk")
+# cpu preset sizes; one env actor per run; an update per 10 env steps, so an hour reaches tens of thousands of steps
+RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
+       "train.vae_hidden=256", "replay.capacity=200000"]
+
+
+def cli(*args: str) -> list[str]:
+    return ["nice", "-n", "5", sys.executable, "-m", "deploy.cli", *args]
+
+
+def start(cmd: list[str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print("$", " ".join(cmd[3:]), f"> {log}", flush=True)
+    return subprocess.Popen(cmd, stdout=open(log, "a"), stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def wait(procs: dict[str, subprocess.Popen]) -> None:
+    for name, proc in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"{name} failed with exit code {proc.returncode}; see its log")
+
+
+def returns(run: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Training-episode (env steps, return) pairs under a learned policy, and the random prefill's mean return."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "actor/return" in r]
+    random = [r["actor/return"] for r in rows if r.get("actor/version", 0) == 0]
+    learned = [(r["env_steps"], r["actor/return"]) for r in rows if r.get("actor/version", 0) > 0]
+    steps, rets = (np.array(v) for v in zip(*learned)) if learned else (np.zeros(0), np.zeros(0))
+    return steps, rets, float(np.mean(random)) if random else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=55.0)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--episodes", type=int, default=20, help="random-policy episodes per source")
+    parser.add_argument("--teacher-steps", type=int, default=600)
+    parser.add_argument("--work", default="runs/bench-learning")
+    parser.add_argument("--out", default="docs/results")
+    args = parser.parse_args()
+    work, out = ROOT / args.work, ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    head = ["ray", "start", "--head", "--num-cpus=8", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(head, check=True, capture_output=True)  # one Ray for all runs: they share the same cores
+    os.environ["RAY_ADDRESS"] = "auto"
+    try:
+        runs = launch(args, work)
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    return summarize(runs, out)
+
+
+def launch(args, work: Path) -> dict[str, Path]:
+    sources = work / "sources"
+    start(cli("collect", "--suite", "dmc", "--tasks", ",".join(SOURCES), "--episodes", str(args.episodes),
+              "--out", str(sources), "--policy", "random"), work / "collect.log").wait()
+    teachers = {t: work / "teachers" / t for t in SOURCES}
+    procs, runs = {}, {}
+    for method in ("dreamerv2", "vid2act"):
+        for seed in range(args.seeds):
+            runs[f"{method}-s{seed}"] = work / f"{method}-s{seed}"
+    train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + TARGET]
+    for name, run in runs.items():
+        if name.startswith("dreamerv2"):
+            procs[name] = start(cli("train", *train, "train.method=dreamerv2", f"seed={name[-1]}",
+                                    f"logdir={run}"), run.with_suffix(".log"))
+    pretrain = {t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
+                             f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log"))
+                for t, d in teachers.items()}
+    wait(pretrain)
+    for name, run in runs.items():
+        if name.startswith("vid2act"):
+            procs[name] = start(cli("train", *train, "train.method=vid2act", f"seed={name[-1]}", f"logdir={run}",
+                                    "train.teachers=" + ",".join(str(d) for d in teachers.values())),
+                                run.with_suffix(".log"))
+    t0 = time.monotonic()
+    while any(p.poll() is None for p in procs.values()):
+        time.sleep(60)
+        status = []
+        for name, run in runs.items():
+            steps, rets, _ = returns(run) if (run / "metrics.jsonl").exists() else (np.zeros(0),) * 2 + (0,)
+            status.append(f"{name} {int(steps[-1]) if len(steps) else 0} steps "
+                          f"return {rets[-5:].mean() if len(rets) else float('nan'):.0f}")
+        print(f"[{(time.monotonic() - t0) / 60:.0f} min] " + "; ".join(status), flush=True)
+    wait(procs)
+    return runs
+
+
+def summarize(runs: dict[str, Path], out: Path) -> int:
+    from deploy import report
+
+    for path in report.report(list(runs.values()), out):
+        print(f"wrote {path}")
+    result, ok = {}, True
+    reach = min(returns(run)[0].max(initial=0) for run in runs.values())
+    for method in ("dreamerv2", "vid2act"):
+        finals, atreach, randoms = [], [], []
+        for name, run in runs.items():
+            if not name.startswith(method):
+                continue
+            steps, rets, random = returns(run)
+            tail = rets[steps >= 0.8 * steps.max()] if len(steps) else np.array([np.nan])
+            finals.append(float(tail.mean()))
+            atreach.append(float(rets[(steps <= reach) & (steps >= 0.8 * reach)].mean()))
+            randoms.append(random)
+        result[method] = {"final_return": float(np.mean(finals)), "return_at_common_steps": float(np.mean(atreach)),
+                          "random_return": float(np.mean(randoms)), "max_env_steps": int(max(
+                              returns(r)[0].max(initial=0) for n, r in runs.items() if n.startswith(method)))}
+        learned = result[method]["final_return"] >= 1.5 * result[method]["random_return"]
+        ok &= learned
+        print(f"{method}: final return {result[method]['final_return']:.1f} at {result[method]['max_env_steps']} env "
+              f"steps (random policy {result[method]['random_return']:.1f}): {'learned' if learned else 'NOT learned'}")
+    result["common_env_steps"] = int(reach)
+    (out / "learning.json").write_text(json.dumps(result, indent=2))
+    ratio = result["vid2act"]["return_at_common_steps"] / max(result["dreamerv2"]["return_at_common_steps"], 1e-9)
+    print(f"learning run: vid2act / dreamerv2 return at {int(reach)} env steps = {ratio:.2f}x")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
