@@ -10,7 +10,8 @@ setup:
 demo: setup          ## the main job on the embedded default (local Ray, own redis-server, small data)
 	.venv/bin/vid2act demo
 
-test: setup          ## the whole test suite (real Ray, redis-server, MuJoCo; tiny sizes; ~10 min on 2 cores)
+test: setup          ## lint, then the whole test suite (real Ray, redis-server, MuJoCo; tiny sizes; ~6 min on 2 cores)
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q tests
 
 test-fast: setup     ## without the slow cluster suites (job submission, scaling): ~4 min

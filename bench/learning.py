@@ -6,9 +6,9 @@ Target `dmc/cartpole_balance` (a task DreamerV2 learns in tens of thousands of e
 (the same body, another task) and `walker_walk` (another body), random-policy episodes. The bench collects the
 sources, pretrains one teacher per source (Eq. 2), then trains every (method, seed) as its own `vid2act train`
 process for the same wall-clock budget (`train.minutes`), all side by side on one shared Ray and so on the same
-cores: `dreamerv2` starts at once, `vid2act` when its teachers are ready. The learning curves (training-episode
-return vs env steps, mean ± std over seeds) and the domain weights go to `learning_curves.png` and
-`domain_weights.png`, the numbers to `learning.json`.
+cores, started together once the teachers are ready (every process on one torch thread: no oversubscription).
+The learning curves (training-episode return vs env steps, mean ± std over seeds) and the domain weights go to
+`learning_curves.png` and `domain_weights.png`, the numbers to `learning.json`.
 
 A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
 random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 
 TARGET, SOURCES = "dmc/cartpole_balance", ("cartpole_swingup", "walker_walk")
 # cpu preset sizes; one env actor per run; an update per 10 env steps, so an hour reaches tens of thousands of steps
-RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
-       "train.vae_hidden=256", "replay.capacity=200000"]
+RUN = ["train.num_actors=1", "train.learner_threads=1", "train.train_every=10", "train.checkpoint_every=200",
+       "train.sync_every=20", "train.vae_hidden=256", "replay.capacity=200000"]
 
 
 def cli(*args: str) -> list[str]:
@@ -43,7 +43,8 @@ def cli(*args: str) -> list[str]:
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     print("$", " ".join(cmd[3:]), f"> {log}", flush=True)
-    return subprocess.Popen(cmd, stdout=open(log, "a"), stderr=subprocess.STDOUT, cwd=ROOT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stdout=open(log, "a"), stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
 
 def wait(procs: dict[str, subprocess.Popen]) -> None:
@@ -88,24 +89,13 @@ def launch(args, work: Path) -> dict[str, Path]:
     start(cli("collect", "--suite", "dmc", "--tasks", ",".join(SOURCES), "--episodes", str(args.episodes),
               "--out", str(sources), "--policy", "random"), work / "collect.log").wait()
     teachers = {t: work / "teachers" / t for t in SOURCES}
-    procs, runs = {}, {}
-    for method in ("dreamerv2", "vid2act"):
-        for seed in range(args.seeds):
-            runs[f"{method}-s{seed}"] = work / f"{method}-s{seed}"
-    train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + TARGET]
-    for name, run in runs.items():
-        if name.startswith("dreamerv2"):
-            procs[name] = start(cli("train", *train, "train.method=dreamerv2", f"seed={name[-1]}",
-                                    f"logdir={run}"), run.with_suffix(".log"))
-    pretrain = {t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
-                             f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log"))
-                for t, d in teachers.items()}
-    wait(pretrain)
-    for name, run in runs.items():
-        if name.startswith("vid2act"):
-            procs[name] = start(cli("train", *train, "train.method=vid2act", f"seed={name[-1]}", f"logdir={run}",
-                                    "train.teachers=" + ",".join(str(d) for d in teachers.values())),
-                                run.with_suffix(".log"))
+    wait({t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
+                       f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log")) for t, d in teachers.items()})
+    runs = {f"{m}-s{seed}": work / f"{m}-s{seed}" for m in ("dreamerv2", "vid2act") for seed in range(args.seeds)}
+    train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + TARGET,
+             "train.teachers=" + ",".join(str(d) for d in teachers.values())]
+    procs = {name: start(cli("train", *train, f"train.method={name.split('-')[0]}", f"seed={name[-1]}",
+                             f"logdir={run}"), run.with_suffix(".log")) for name, run in runs.items()}
     t0 = time.monotonic()
     while any(p.poll() is None for p in procs.values()):
         time.sleep(60)

@@ -50,7 +50,7 @@ def synthetic_episode(length: int, size: int, action_dim: int, seed: int) -> tup
         for c in range(3):
             frames[..., c] = np.where(body, colour[c] * shade, frames[..., c])
     grain = rng.normal(0, 3, (size, 2 * size, 3)).astype(np.float32)  # render texture, (H, 2W, 3)
-    cols = (np.arange(size) + (0.01 * size * t[:, 0]).astype(int)) % (2 * size)  # (L, W): the floor scrolls with the camera
+    cols = (np.arange(size) + (0.01 * size * t[:, 0]).astype(int)) % (2 * size)  # (L, W): floor scrolls with camera
     frames += np.where(floor[..., None], grain[:, cols].transpose(1, 0, 2, 3), grain[None, :, :size])
     action = np.clip(np.cumsum(rng.normal(0, 0.2, (length, action_dim)), 0), -1, 1).astype(np.float32)
     reward = (0.5 + 0.5 * np.sin(0.03 * np.arange(length) + phase[0])).astype(np.float32)
@@ -73,7 +73,10 @@ def real_episodes(count: int, size: int) -> list[tuple[dict, dict]]:
     env = make_env("dmc/walker_walk", size=size)
     rng = np.random.default_rng(0)
     width = env.action_space.shape[0]
-    policy = lambda obs, info: rng.uniform(-1, 1, (1, width)).astype(np.float32)
+
+    def policy(obs, info):
+        return rng.uniform(-1, 1, (1, width)).astype(np.float32)
+
     episodes = []
     for seed in range(count):
         ep = rollout(env, policy, seed)
@@ -138,8 +141,10 @@ def main() -> int:
     compression = None if args.compression == "none" else args.compression
 
     episodes = [synthetic_episode(args.length, args.size, 6, seed) for seed in range(args.episodes)]
-    ratio = lambda eps: sum(len(episode_to_ipc(e, m, compression)) for e, m in eps) / sum(
-        raw_bytes(e) for e, _ in eps)
+
+    def ratio(eps):
+        return sum(len(episode_to_ipc(e, m, compression)) for e, m in eps) / sum(raw_bytes(e) for e, _ in eps)
+
     print(f"synthetic episodes: {args.episodes} x {args.length} steps, {compression} ratio {ratio(episodes[:2]):.3f}")
     if args.real:
         try:

@@ -183,6 +183,8 @@ class TrainConfig:
     """Ray env actors."""
     envs_per_actor: int = 1
     """Environments stepped by each env actor."""
+    learner_threads: int = 0
+    """Torch CPU threads of a learner on CPU (0 = every core of its node: env actors wait on it anyway)."""
     sync_every: int = 10
     """Updates between policy-weight broadcasts."""
     horizon: int = 15

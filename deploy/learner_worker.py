@@ -12,6 +12,7 @@ the GPU node when there is one.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -48,9 +49,12 @@ class LearnerWorker:
     def __init__(self, spec: dict, hyper: dict, *, replay_url: str, capacity: int, batch: int, seq_len: int,
                  prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
                  teachers=None, device: str = "cpu", seed: int = 0, vae_source_steps: int = 20_000,
-                 init_from: str = ""):
+                 init_from: str = "", threads: int = 0):
         self.spec = AgentSpec(**spec)
         self.device = learner_device(log, device)
+        if self.device.type == "cpu":  # Ray starts actors with one torch thread; the CPU learner is the bottleneck
+            torch.set_num_threads(threads or os.cpu_count() or 1)
+            log.info("learner: %d torch threads", torch.get_num_threads())
         self.checkpoint_dir = Path(checkpoint_dir)
         pairs, teacher_feature = None, 0
         if self.spec.n_domains:

@@ -130,7 +130,7 @@ class Trainer:
             seq_len=cfg.replay.seq_len, prefetch=cfg.replay.prefetch, teacher_dirs=cfg.train.teacher_list,
             source_dirs=self.sources, checkpoint_dir=str(self.run_dir / "checkpoint"),
             teachers=RemoteTeachers(pools) if pools else None, device=cfg.device, seed=cfg.seed,
-            init_from=cfg.train.init_from)
+            init_from=cfg.train.init_from, threads=cfg.train.learner_threads)
         self.env_actors: dict[int, ray.actor.ActorHandle] = {}
         self._actors = [*pools, self.learner]
         self.control = remote(RunControl, name=control_name(self.run_dir.name), namespace=CONTROL_NAMESPACE,
@@ -168,7 +168,7 @@ class Trainer:
         counters = ray.get(self.learner.counters.remote())
         updates, version = counters["updates"], counters["version"]
         sink = MetricsSink(self.run_dir / "tb", total_steps=cfg.train.steps)
-        history = open(self.run_dir / "metrics.jsonl", "a")
+        history = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # line-buffered: tail-able
         weights: list = []
         if version > 0:  # resumed: act with the restored policy at once
             weights, version = self._publish()

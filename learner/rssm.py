@@ -1,4 +1,4 @@
-"""Recurrent state-space model (Eq. 1): representation q(s_t | s_{t-1}, a_{t-1}, o_t) and dynamics p(s_t | s_{t-1}, a_{t-1}).
+"""Recurrent state-space model (Eq. 1): representation q(s_t | s_t-1, a_t-1, o_t), dynamics p(s_t | s_t-1, a_t-1).
 
 A state is a dict of tensors with leading dims (B,) for one step or (B, T) for a sequence (a teacher pool running
 N stacked RSSMs adds a leading N: (N, B, T, ...); see nets.Linear):

@@ -30,7 +30,8 @@ class WorldModel(nn.Module):
                            reward_layers=reward_layers, kl_balance=kl_balance, free_nats=free_nats,
                            kl_scale=kl_scale, reward_head=reward_head, reward_scale=reward_scale)
         self.image_size, self.action_dim = image_size, action_dim
-        self.kl_balance, self.free_nats, self.kl_scale, self.reward_scale = kl_balance, free_nats, kl_scale, reward_scale
+        self.kl_balance, self.free_nats = kl_balance, free_nats
+        self.kl_scale, self.reward_scale = kl_scale, reward_scale
         self.encoder = ConvEncoder(image_size, depth)
         self.rssm = RSSM(action_dim, self.encoder.embed_size, stoch=stoch, discrete=discrete, deter=deter,
                          hidden=hidden, min_std=min_std)

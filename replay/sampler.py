@@ -8,7 +8,8 @@ The thread polls Redis every `poll_s`: each new episode is pulled and decoded on
 Arrow buffers); what Redis evicted, or what exceeds `cache_steps`, leaves the cache. Batches are drawn from the cache
 by `sample_windows` (uniform over valid windows) into a queue of `prefetch` batches, so a learner step costs one
 queue get. Sampled steps are added to the Redis counter by the thread when it polls (at most `poll_s` late;
-`close()` flushes the rest), so `next()` makes no round trip. Redis stays the durable store: a restarted learner builds its cache anew from it.
+`close()` flushes the rest), so `next()` makes no round trip. Redis stays the durable store: a restarted learner
+builds its cache anew from it.
 """
 from __future__ import annotations
 

@@ -39,7 +39,10 @@ class Pretrainer:
         self.device = pick_device(device)
         width = model_kwargs["action_dim"]
         split = len(episodes) - heldout
-        pad = lambda ep: {**ep, "action": pad_action(ep["action"], width)}
+
+        def pad(ep):
+            return {**ep, "action": pad_action(ep["action"], width)}
+
         self.train_eps = [pad(ep) for ep in episodes[:split]]
         self.heldout_eps = [pad(ep) for ep in episodes[split:]]
         self.info = {**info, "kwargs": dict(model_kwargs, reward_head=False), "config": config or {}, "seed": seed,

@@ -114,7 +114,7 @@ def test_sample_windows_uniform_and_within_episodes(make_episode):
     assert batch["is_first"].shape == (2000, 6) and batch["image"].dtype == np.uint8
     steps = batch["reward"] % 100
     assert (np.diff(steps, axis=1) == 1).all()  # consecutive steps of one episode
-    assert (batch["is_first"][:, 1:] == False).all()
+    assert not batch["is_first"][:, 1:].any()
     np.testing.assert_array_equal(batch["is_first"][:, 0], steps[:, 0] == 0)
     lengths = batch["reward"][:, 0] // 100
     assert set(np.unique(lengths)) == {8, 30}  # the 5-step episode holds no window

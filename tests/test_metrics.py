@@ -47,7 +47,8 @@ def test_sink_without_ray_writes_tensorboard_and_progress(tmp_path, caplog):
     assert not ray.is_initialized()
     sink = MetricsSink(logdir=tmp_path, total_steps=100, progress_every=0.0)
     with caplog.at_level(logging.INFO, logger="deploy.metrics"):
-        sink.log(10, {"train/image_nll": 0.5, "fps/env_frames": 100.0, "actor/note": "text", "replay/size": float("nan")})
+        sink.log(10, {"train/image_nll": 0.5, "fps/env_frames": 100.0, "actor/note": "text",
+                      "replay/size": float("nan")})
     sink.close()
     assert "step 10/100 (10%)" in caplog.text and "train/image_nll 0.5" in caplog.text
     assert list(tmp_path.glob("events.out.tfevents.*"))
