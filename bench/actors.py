@@ -82,7 +82,8 @@ def main() -> int:
     cfg = load_config("cpu", [f"env.task={TASK}", f"env.size={args.size}", "train.method=dreamerv2"])
     spec = agent_spec(cfg, [])
     plain = plain_loop(env_kwargs, args.seconds)
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
              log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(tmp) as redis:
         one = actors_rate(1, env_kwargs, spec, redis.url, args.seconds)[0]

@@ -145,7 +145,7 @@ def main() -> int:
 
     from actors.suites import make_state_env
 
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     register_env("vid2act_state", lambda cfg: make_state_env(cfg["task"], seed=0))
     try:
         runs = [("rllib SAC tuned", True, args.seconds)]

@@ -135,7 +135,8 @@ def main() -> int:
 
     from deploy.ray_runtime import WORKER_ENV
 
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
              log_to_driver=False)
     plain = collection(0, args.episodes, s, args.time_limit)
     one = collection(1, args.episodes, s, args.time_limit)

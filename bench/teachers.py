@@ -62,7 +62,7 @@ def ray_times(dirs: list[str], ns: list[int], batch: dict, reps: int) -> dict[in
     import ray
 
     from deploy.teacher_service import remote_features, start_teacher_actors
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     out = {}
     try:
         for n in ns:

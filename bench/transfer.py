@@ -84,7 +84,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config("cpu", [*SIZES, f"teacher.steps={args.teacher_steps}", "model.action_pad=6",
                               f"env.task=dmc/{TARGET}"])
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": WORKER_ENV}, log_to_driver=False)
     sources = data(cfg, work / "sources", SOURCES, args.episodes)
     target = data(cfg, work / "target", (TARGET,), args.episodes)[TARGET]
     ray.shutdown()

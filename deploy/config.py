@@ -167,6 +167,8 @@ class TrainConfig:
     """Comma-separated teacher directories."""
     sources: str = ""
     """Comma-separated source dataset directories for the action VAE (default: those the teachers were trained on)."""
+    teacher_actors: int = 1
+    """Ray actors serving the frozen teachers, each a group of them (0 = in the learner's own process)."""
     init_from: str = ""
     """A pretrained world model (a teacher directory) to start the student from: the pretrained-DreamerV2 baseline."""
     steps: int = 100_000
@@ -275,6 +277,7 @@ class Config:
         need(self.train.method in methods, "train.method",
              f"unknown method {self.train.method!r}; choose one of {', '.join(methods)}")
         need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
+        need(self.train.teacher_actors >= 0, "train.teacher_actors", "must be >= 0 (0 = in the learner's process)")
         need(self.train.minutes >= 0, "train.minutes", "must be >= 0 (0 = no wall-clock budget)")
         need(0.0 <= self.train.weight_floor < 1.0, "train.weight_floor", "must lie in [0, 1)")
         return self

@@ -1,6 +1,6 @@
 """The learner process: replay batches in, updates and versioned policy weights out.
 
-    worker = LearnerWorker(spec, hyper, replay_url=..., teachers=RemoteTeachers(handles), ...)
+    worker = LearnerWorker(spec, hyper, replay_url=..., teachers=RemoteTeachers(handles), ...)  # or in-process
     metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
     weights, version = worker.publish()
     worker.save(env_steps)                   # everything needed to resume, in safetensors + JSON
@@ -20,29 +20,15 @@ import numpy as np
 import torch
 
 from deploy.placement import learner_device
+from deploy.teacher_service import LocalTeachers
 from learner import checkpoint
 from learner.learner import AgentSpec, Hyper, Learner
 from replay.client import connect
-from replay.dataset import DatasetReader
 from replay.redis_replay import RedisReplay
 from replay.sampler import Sampler
 from teachers.pool import TeacherPool
-from teachers.sources import source_pairs
 
 log = logging.getLogger(__name__)
-
-
-class LocalTeachers:
-    """The frozen pool in this process: features are computed when requested."""
-
-    def __init__(self, pool: TeacherPool):
-        self.pool = pool
-
-    def request(self, batch: dict):
-        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
-
-    def resolve(self, handle) -> torch.Tensor:
-        return handle
 
 
 class LearnerWorker:
@@ -58,12 +44,11 @@ class LearnerWorker:
         self.checkpoint_dir = Path(checkpoint_dir)
         pairs, teacher_feature = None, 0
         if self.spec.n_domains:
-            pool = TeacherPool.load(teacher_dirs, self.device, expect=self.spec.model)
-            teacher_feature = pool.feature_size
+            teachers = teachers or LocalTeachers(TeacherPool.load(teacher_dirs, self.device))
+            teachers.check_compatible(self.spec.model)
+            teacher_feature = teachers.feature_size
             if self.spec.guided:
-                pairs = [source_pairs(pool, i, [ep for ep, _ in DatasetReader(d, skip_corrupt=True).episodes()],
-                                      vae_source_steps, seed) for i, d in enumerate(source_dirs)]
-            teachers = teachers or LocalTeachers(pool)
+                pairs = [teachers.source_pairs(i, d, vae_source_steps, seed) for i, d in enumerate(source_dirs)]
         self.teachers = teachers
         self.learner = Learner(self.spec, Hyper(**hyper), teacher_feature, pairs, self.device, seed)
         self.replay = RedisReplay(connect(replay_url), capacity)

@@ -4,6 +4,7 @@ group of the teachers with its own CPU/GPU share) computes its teachers' feature
     handles = start_teacher_actors(dirs, groups=2, num_cpus=1, num_gpus=0.25)
     feat_NBTF = remote_features(handles, batch)      # (N, B, T, F) float32 numpy, teachers in `dirs` order
     teachers = RemoteTeachers(handles)                # the learner's asynchronous view: request now, resolve later
+    teachers = LocalTeachers(TeacherPool.load(dirs))  # the same view of a pool in the learner's own process
 
 `TeacherService` is a plain class; `deploy.ray_runtime.remote` makes it an actor (as deploy/train.py does).
 Domain logic stays in teachers.TeacherPool; this file only decides where it runs.
@@ -16,6 +17,7 @@ import torch
 
 from deploy.ray_runtime import remote
 from teachers import TeacherPool
+from teachers.sources import dataset_pairs
 
 BATCH_KEYS = ("image", "action", "is_first")
 
@@ -35,6 +37,14 @@ class TeacherService:
     def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """(N_group, B, T, F) float32 for a dict of (B, T, ...) arrays (an object-store ref resolves to it)."""
         return self.pool.features(batch["image"], batch["action"], batch["is_first"]).float().cpu().numpy()
+
+    def check_compatible(self, student_kwargs: dict) -> None:
+        self.pool.check_compatible(student_kwargs)
+
+    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The action VAE's (features, actions) of this group's teacher `index` on its source dataset."""
+        feats, actions = dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
+        return feats.float().cpu().numpy(), actions.numpy()
 
 
 def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 1, num_gpus: float | None = None,
@@ -62,12 +72,43 @@ def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 
     return handles
 
 
+class LocalTeachers:
+    """The frozen pool in the learner's process (`train.teacher_actors=0`): features computed when requested."""
+
+    def __init__(self, pool: TeacherPool):
+        self.pool, self.feature_size = pool, pool.feature_size
+
+    def check_compatible(self, student_kwargs: dict) -> None:
+        self.pool.check_compatible(student_kwargs)
+
+    def request(self, batch: dict):
+        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
+
+    def resolve(self, handle) -> torch.Tensor:
+        return handle
+
+    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
+        return dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
+
+
 class RemoteTeachers:
     """Teacher actors seen as one pool: `request` puts the batch in the object store once and asks every actor;
-    `resolve` waits and concatenates, so the learner can train on one batch while the next one's features compute."""
+    `resolve` waits and concatenates, so the learner can train on one batch while the next one's features compute.
+    The learner holds no teacher itself: compatibility checks and the action VAE's source features run remotely."""
 
     def __init__(self, handles: list):
         self.handles = handles
+        described = ray.get([h.describe.remote() for h in handles])
+        self.feature_size = described[0]["feature_size"]
+        self._where = [(h, i) for h, d in zip(handles, described) for i in range(d["n"])]  # teacher -> (actor, i)
+
+    def check_compatible(self, student_kwargs: dict) -> None:
+        ray.get([h.check_compatible.remote(student_kwargs) for h in self.handles])
+
+    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
+        handle, local = self._where[index]
+        feats, actions = ray.get(handle.source_pairs.remote(local, dataset_dir, max_steps, seed))
+        return torch.from_numpy(feats), torch.from_numpy(actions)
 
     def request(self, batch: dict) -> list:
         ref = ray.put({k: np.asarray(batch[k]) for k in BATCH_KEYS})

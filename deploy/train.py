@@ -123,8 +123,9 @@ class Trainer:
     def _start(self, url: str) -> None:
         cfg, cluster = self.cfg, ray.cluster_resources()
         # learner + teacher pool + env actors (room for scaling to twice the configured count) share small machines
-        self.cpus = placement.cpu_share(1 + bool(self.infos) + max(2 * cfg.train.num_actors, 2), cluster)
-        pools = start_teacher_actors(cfg.train.teacher_list, num_cpus=self.cpus) if self.infos else []
+        groups = cfg.train.teacher_actors if self.infos else 0
+        self.cpus = placement.cpu_share(1 + groups + max(2 * cfg.train.num_actors, 2), cluster)
+        pools = start_teacher_actors(cfg.train.teacher_list, groups=groups, num_cpus=self.cpus) if groups else []
         self.learner = remote(LearnerWorker, **placement.learner(cluster, max(len(pools), 1), self.cpus)).remote(
             self.spec, hyper(cfg), replay_url=url, capacity=cfg.replay.capacity, batch=cfg.replay.batch,
             seq_len=cfg.replay.seq_len, prefetch=cfg.replay.prefetch, teacher_dirs=cfg.train.teacher_list,

@@ -18,7 +18,8 @@ def ray_local():
 
     from deploy.ray_runtime import WORKER_ENV
 
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV}, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False)
     try:
         yield ray
     finally:

@@ -100,7 +100,7 @@ def test_checkpoint_round_trip_and_report(tmp_path, dataset):
 def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     import ray
 
-    from deploy.teacher_service import remote_features, start_teacher_actors
+    from deploy.teacher_service import LocalTeachers, RemoteTeachers, remote_features, start_teacher_actors
     dirs = make_teachers(tmp_path, dataset, 3)
     pool = TeacherPool.load(dirs)
     batch = {k: np.stack([ep[k][:8] for ep in dataset[1][:2]]) for k in ("image", "action", "is_first")}
@@ -109,10 +109,20 @@ def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     assert batched.shape == (3, 2, 8, pool.feature_size)
     assert torch.allclose(batched, looped, atol=1e-5)
     assert not torch.allclose(batched[0], batched[1])  # each teacher its own features
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     try:
         handles = start_teacher_actors([str(d) for d in dirs], groups=2, num_cpus=1)
         remote = remote_features(handles, batch)
+        # the learner's two views of the pool: the action VAE's source features agree, and both check the student
+        far, near = RemoteTeachers(handles), LocalTeachers(pool)
+        assert far.feature_size == near.feature_size == pool.feature_size
+        for i in (0, 2):  # teacher 2 lives in the second actor
+            got, want = far.source_pairs(i, str(dataset[0]), 50, 0), near.source_pairs(i, str(dataset[0]), 50, 0)
+            assert got[0].shape == (50, pool.feature_size)
+            torch.testing.assert_close(got[0], want[0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(got[1], want[1])
+        with pytest.raises(ray.exceptions.RayTaskError, match="does not match the teachers"):
+            far.check_compatible({**KW, "deter": 16})
     finally:
         ray.shutdown()
     assert remote.shape == (3, 2, 8, pool.feature_size)

@@ -52,14 +52,15 @@ def test_resume_continues_from_the_checkpoint(pipeline):
 
 
 def test_a_wall_clock_budget_stops_the_run_checkpointed(pipeline):
+    """Also the in-process teacher option (`train.teacher_actors=0`): the run resumes with the pool in the learner."""
     cfg, root, _ = pipeline
-    steps, cfg.train.steps, cfg.train.minutes = cfg.train.steps, 10**9, 0.25
+    steps, cfg.train.steps, cfg.train.minutes, cfg.train.teacher_actors = cfg.train.steps, 10**9, 0.25, 0
     try:
         start = time.monotonic()
         summary = Trainer(cfg).run()
         elapsed = time.monotonic() - start
     finally:
-        cfg.train.steps, cfg.train.minutes = steps, 0.0
+        cfg.train.steps, cfg.train.minutes, cfg.train.teacher_actors = steps, 0.0, 1
     assert summary["env_steps"] < 10**9 and 15 <= elapsed < 15 + 90, elapsed
     assert checkpoint.load(Path(cfg.logdir) / "checkpoint")[0]["step"] == summary["updates"]
 
