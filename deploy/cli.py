@@ -68,7 +68,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
          ("--run", {"help": "run name (default: basename of --logdir)"})],
     ),
     "demo": (
-        "the embedded default: collect a small dataset and summarise it (grows into the whole pipeline)",
+        "the whole pipeline on the embedded default at smoke size: collect, pretrain, train, eval, report",
         {"--logdir": "logdir", "--seed": "seed"},
         [],
     ),

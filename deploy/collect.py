@@ -60,7 +60,8 @@ def collect(cfg: Config, progress: bool = True) -> dict[str, Path]:
                                    render_mode=cfg.env.render_mode, action_dim=action_dim(f"{suite}/{task}"))
                for task in cfg.collect.task_list}
     check_policies(cfg)
-    todo = [item for item in plan(cfg) if not writers[item[0]].has(item[1])]
+    redo = {task: set(w.missing(range(cfg.collect.episodes), cfg.collect.verify)) for task, w in writers.items()}
+    todo = [item for item in plan(cfg) if item[1] in redo[item[0]]]
     total = len(cfg.collect.task_list) * cfg.collect.episodes
     log.info("collect: %d of %d episodes to play (%d already on disk) with %d actors",
              len(todo), total, total - len(todo), cfg.collect.num_actors)

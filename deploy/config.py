@@ -62,6 +62,8 @@ class CollectConfig:
     """Where the DMC behaviour agents (medium/expert checkpoints) live."""
     num_actors: int = 2
     """Parallel Ray env actors (one process each)."""
+    verify: bool = False
+    """On resume, re-hash every episode already on disk (default: a file whose size matches the manifest is kept)."""
 
     @property
     def task_list(self) -> list[str]:

@@ -6,7 +6,7 @@ An episode is `dict[str, np.ndarray]` of L frames plus a metadata dict (schema: 
 
     # offline source datasets D_i (Parquet + manifest.json; replay/dataset.py)
     writer = DatasetWriter("data/sources/walker_walk", "dmc", "walker_walk", size=64, action_dim=6, ...)
-    if not writer.has(i): writer.write(i, ep, meta)
+    for i in writer.missing(range(50)): writer.write(i, *play(i))      # resume: what is missing or damaged
     reader = DatasetReader("data/sources/walker_walk", skip_corrupt=False)
     for ep, meta in reader.episodes(): ...                  # DatasetError naming the bad file
     batch = sample_windows(episodes, batch=16, seq_len=50, rng=np.random.default_rng(0))   # (B, T, ...)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,11 +118,18 @@ class DatasetWriter:
         return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "suite": self.suite, "task": self.task,
                 "meta": self.common, "episodes": [], "totals": {}}
 
-    def has(self, index: int) -> bool:
-        """True when episode `index` is in the manifest and its file exists with the recorded checksum."""
-        entry = next((e for e in self._manifest()["episodes"] if e["index"] == index), None)
-        path = self.dir / episode_file(index)
-        return entry is not None and path.exists() and _sha256(path) == entry["sha256"]
+    def missing(self, indices: Iterable[int], verify: bool = False) -> list[int]:
+        """The episodes of `indices` a resumed run must (re)write: not in the manifest, or their file is gone or has
+        another size than recorded (a truncated or replaced file); `verify` also re-hashes every file (slow)."""
+        entries = {e["index"]: e for e in self._manifest()["episodes"]}
+
+        def good(i: int) -> bool:
+            entry, path = entries.get(i), self.dir / episode_file(i)
+            if entry is None or not path.exists() or path.stat().st_size != entry["bytes"]:
+                return False
+            return not verify or _sha256(path) == entry["sha256"]
+
+        return [i for i in indices if not good(i)]
 
     def write(self, index: int, ep: dict, meta: dict) -> Path:
         """Validate and write episode `index` (replacing an old copy), then update the manifest; both atomic."""

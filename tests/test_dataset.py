@@ -48,14 +48,18 @@ def test_writer_resumes_and_cleans_temp_leftovers(dataset, make_episode):
     (path / ".episode-00003.parquet.999999999.tmp").write_bytes(b"half a file from a killed writer")
     writer = DatasetWriter(path, "dmc", "walker_walk", **COMMON)
     assert not list(path.glob(".*.tmp"))
-    assert [writer.has(i) for i in range(4)] == [True, True, True, False]
+    assert writer.missing(range(4)) == [3]
     before = DatasetReader(path).manifest_hash()
     writer.write(3, *make_episode(seed=3))
     writer.write(3, *make_episode(seed=3))  # a rewrite replaces, never duplicates
     reader = DatasetReader(path)
     assert len(reader) == 4 and reader.manifest_hash() != before
     (path / episode_file(1)).write_bytes(b"corrupt")
-    assert not writer.has(1)  # a re-run rewrites a damaged episode
+    assert writer.missing(range(4)) == [1]  # a re-run rewrites a truncated or replaced episode
+    data = bytearray((path / episode_file(2)).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped bit: only a verifying resume finds it
+    (path / episode_file(2)).write_bytes(bytes(data))
+    assert writer.missing(range(4)) == [1] and writer.missing(range(4), verify=True) == [1, 2]
 
 
 def test_writer_rejects_a_bad_episode(tmp_path, make_episode):
