@@ -83,8 +83,9 @@ class RayGauges:
 class Progress:
     """The progress line: steps, rate, ETA and the headline metrics, at most once per `every` seconds."""
 
-    def __init__(self, total_steps: int | None, every: float, keys: Sequence[str] = PROGRESS_KEYS):
-        self.total, self.every, self.keys = total_steps, every, tuple(keys)
+    def __init__(self, total_steps: int | None, every: float, keys: Sequence[str] = PROGRESS_KEYS,
+                 deadline: float | None = None):
+        self.total, self.every, self.keys, self.deadline = total_steps, every, tuple(keys), deadline
         self.first: tuple[int, float] | None = None  # (step, time) of the first update: the rate's origin
         self.shown = -math.inf
 
@@ -98,7 +99,10 @@ class Progress:
         self.shown = now
         first_step, started = self.first
         rate = (step - first_step) / (now - started) if now > started else 0.0
-        return format_progress(step, self.total, rate, {k: metrics[k] for k in self.keys if k in metrics})
+        eta = max(self.total - step, 0) / rate if self.total and rate > 0 else None
+        if self.deadline is not None:  # a wall-clock budget ends the run first when it is nearer
+            eta = min(eta if eta is not None else math.inf, max(self.deadline - now, 0.0))
+        return format_progress(step, self.total, rate, {k: metrics[k] for k in self.keys if k in metrics}, eta)
 
 
 def format_duration(seconds: float) -> str:
@@ -109,12 +113,13 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def format_progress(step: int, total: int | None, steps_per_s: float, metrics: Mapping[str, float]) -> str:
+def format_progress(step: int, total: int | None, steps_per_s: float, metrics: Mapping[str, float],
+                    eta: float | None = None) -> str:
     """`step 12,000/100,000 (12%) | 850 steps/s | ETA 1m43s | fps/updates 4.2 | train/kl_loss 1.23`."""
     parts = [f"step {step:,}" + (f"/{total:,} ({100 * step / total:.0f}%)" if total else "")]
     parts.append(f"{steps_per_s:,.0f} steps/s")
-    if total and steps_per_s > 0:
-        parts.append(f"ETA {format_duration(max(total - step, 0) / steps_per_s)}")
+    if eta is not None:
+        parts.append(f"ETA {format_duration(eta)}")
     parts += [f"{key} {value:.4g}" for key, value in metrics.items()]
     return " | ".join(parts)
 
@@ -126,17 +131,20 @@ class MetricsSink:
     total_steps: the run's step budget, for the progress line's percentage and ETA.
     tags: constant Prometheus tags on every gauge (`{"actor": "env-actor-0"}`).
     progress_every: seconds between progress lines (logged at INFO, so job logs carry them); None = no line.
+    deadline: `time.monotonic()` at which a wall-clock budget ends the run, for the ETA; None = no budget.
     """
 
     def __init__(self, logdir: str | Path | None = None, total_steps: int | None = None,
-                 tags: Mapping[str, str] | None = None, progress_every: float | None = 10.0):
+                 tags: Mapping[str, str] | None = None, progress_every: float | None = 10.0,
+                 deadline: float | None = None):
         self.gauges = RayGauges(tags or {})
         self.writer = None
         if logdir is not None:  # local import: sinks without a logdir (env actors) skip TensorBoard's
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(logdir))
-        self.progress = Progress(total_steps, progress_every) if progress_every is not None else None
+        self.progress = Progress(total_steps, progress_every, deadline=deadline) if progress_every is not None \
+            else None
 
     def log(self, step: int, metrics: Mapping[str, object]) -> None:
         """Export every numeric value of `metrics` at `step`; non-numeric and non-finite values are skipped."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -168,7 +169,8 @@ class Trainer:
         limiter = RateLimiter(spi, prefill, buffer, counts=replay.counts)
         counters = ray.get(self.learner.counters.remote())
         updates, version = counters["updates"], counters["version"]
-        sink = MetricsSink(self.run_dir / "tb", total_steps=cfg.train.steps)
+        deadline = time.monotonic() + 60 * cfg.train.minutes if cfg.train.minutes > 0 else None
+        sink = MetricsSink(self.run_dir / "tb", total_steps=cfg.train.steps, deadline=deadline)
         history = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # line-buffered: tail-able
         weights: list = []
         if version > 0:  # resumed: act with the restored policy at once
@@ -178,11 +180,10 @@ class Trainer:
         wanted, last_control = cfg.train.num_actors, 0.0
         log.info("train: %s on %s, %d teachers, %d env actors", cfg.train.method, cfg.env.task, len(self.infos),
                  len(self.env_actors))
-        deadline = time.monotonic() + 60 * cfg.train.minutes if cfg.train.minutes > 0 else float("inf")
         while True:
             inserted, sampled = replay.counts()
             env_steps = inserted * repeat
-            done_steps = env_steps >= cfg.train.steps or time.monotonic() >= deadline
+            done_steps = env_steps >= cfg.train.steps or time.monotonic() >= (deadline or math.inf)
             if done_steps and learner_job is None:
                 break
             if time.monotonic() - last_control > 0.5:  # `vid2act scale` requests: a round trip per 0.5 s at most

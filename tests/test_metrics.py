@@ -38,7 +38,7 @@ def test_names_follow_prometheus_rules_and_fold_sources_into_a_tag():
 
 
 def test_progress_line_has_steps_rate_eta_and_headline_metrics():
-    line = format_progress(12_000, 100_000, 880.0, {"train/image_nll": 1.23456})
+    line = format_progress(12_000, 100_000, 880.0, {"train/image_nll": 1.23456}, eta=100.0)
     assert line == "step 12,000/100,000 (12%) | 880 steps/s | ETA 1m40s | train/image_nll 1.235"
     assert format_progress(5, None, 0.0, {}) == "step 5 | 0 steps/s"
 
@@ -89,3 +89,12 @@ def test_progress_rate_counts_from_the_first_update_and_lines_are_throttled(monk
     assert progress.update(1_000, {"fps/env_frames": 100.0, "other/x": 1.0}) == (
         "step 1,000/2,000 (50%) | 100 steps/s | ETA 0m10s | fps/env_frames 100")
     assert progress.update(1_100, {}) is None  # 1 s after the last line
+
+
+def test_progress_eta_is_the_nearer_of_steps_and_wall_clock_budget(monkeypatch):
+    clock = iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr("deploy.metrics.time.monotonic", lambda: next(clock))
+    progress = Progress(total_steps=1_000_000, every=0.0, deadline=150.0)
+    progress.update(0, {})
+    assert "ETA 0m40s" in progress.update(1_000, {})  # 99,900 s by steps, 40 s left of the budget
+    assert progress.update(2_000, {}).endswith("steps/s | ETA 0m30s")
