@@ -7,7 +7,8 @@
 
 - `random`: uniform in [-1, 1].
 - Meta-World `scripted`: the task's expert from `metaworld.policies`; `medium`: the same plus Gaussian action noise
-  (std MW_MEDIUM_NOISE), which keeps success possible but makes it unreliable.
+  (std `collect.medium_noise`, default MW_MEDIUM_NOISE): the motion gets messier and slower; how often it still
+  succeeds depends on the task (see the config key's doc line).
 - DMC `medium` / `expert`: state-based agents trained with stable-baselines3 (`actors/agents.py`), acting
   deterministically from the checkpoint saved when training passed that return threshold.
 """
@@ -80,15 +81,17 @@ class ScriptedPolicy:
         return np.clip(actions, -1, 1)
 
 
-def make_policy(name: str, task: str, action_dim: int, seed: int, agents_dir: str):
-    """The behaviour policy `name` for `suite/task`; a clear error when it does not exist for that suite."""
+def make_policy(name: str, task: str, action_dim: int, seed: int, agents_dir: str,
+                medium_noise: float = MW_MEDIUM_NOISE):
+    """The behaviour policy `name` for `suite/task`; a clear error when it does not exist for that suite.
+    `medium_noise`: the action-noise std of Meta-World `medium` (scripted) episodes."""
     suite, short = check_task(task)
     if name == "random":
         return RandomPolicy(action_dim, seed)
     if suite == "metaworld":
         if name == "expert":
             name = "scripted"  # Meta-World's expert is its scripted policy
-        return ScriptedPolicy(short, MW_MEDIUM_NOISE if name == "medium" else 0.0, seed)
+        return ScriptedPolicy(short, medium_noise if name == "medium" else 0.0, seed)
     if name == "scripted":
         raise ValueError(f"no scripted policy for {task}: DMC behaviour comes from trained agents "
                          f"(`medium`, `expert`) or `random`")

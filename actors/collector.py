@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from actors.behaviour import make_policy
+from actors.behaviour import MW_MEDIUM_NOISE, make_policy
 from actors.loop import Episode, episode_meta, rollout
 from actors.suites import make_env
 
@@ -17,8 +17,9 @@ from actors.suites import make_env
 class Collector:
     """Collects whole episodes of the suite's tasks with named behaviour policies."""
 
-    def __init__(self, suite: str, env_kwargs: dict, agents_dir: str):
+    def __init__(self, suite: str, env_kwargs: dict, agents_dir: str, medium_noise: float = MW_MEDIUM_NOISE):
         self.suite, self.env_kwargs, self.agents_dir = suite, dict(env_kwargs), agents_dir
+        self.medium_noise = medium_noise
         self.envs: dict[str, object] = {}
 
     def env(self, task: str):
@@ -30,7 +31,8 @@ class Collector:
         """One episode of `task` under `policy_name`, with its metadata."""
         env = self.env(task)
         action_dim = env.action_space.shape[0]
-        policy = make_policy(policy_name, f"{self.suite}/{task}", action_dim, seed, self.agents_dir)
+        policy = make_policy(policy_name, f"{self.suite}/{task}", action_dim, seed, self.agents_dir,
+                             self.medium_noise)
         episode = rollout(env, policy, seed)
         return episode, episode_meta(env, episode, policy_name, seed, self.env_kwargs.get("render_mode", "fast"))
 

@@ -77,7 +77,8 @@ def _run(cfg: Config, todo: list, writers: dict, progress: bool) -> None:
     ensure_ray()
     n_actors = min(cfg.collect.num_actors, len(todo))
     actors = [remote(Collector, num_cpus=1, max_restarts=3, max_task_retries=3,
-                     name=f"collector-{i}").remote(cfg.collect.suite, env_kwargs(cfg), cfg.collect.agents)
+                     name=f"collector-{i}").remote(cfg.collect.suite, env_kwargs(cfg), cfg.collect.agents,
+                                                    cfg.collect.medium_noise)
               for i in range(n_actors)]
     queue = list(todo)
     pending: dict[ray.ObjectRef, tuple] = {}

@@ -62,6 +62,9 @@ class CollectConfig:
     """Where the DMC behaviour agents (medium/expert checkpoints) live."""
     num_actors: int = 2
     """Parallel Ray env actors (one process each)."""
+    medium_noise: float = 0.5
+    """Action-noise std of Meta-World `medium` episodes (scripted expert + noise; success-any-step stays high for
+    easy tasks: door-lock 1.0, dial-turn 0.88 at 0.5; 1.0 / 0.25 at 1.0; 0.5 / 0.0 at 1.5, 8 episodes each)."""
     verify: bool = False
     """On resume, re-hash every episode already on disk (default: a file whose size matches the manifest is kept)."""
 
@@ -279,6 +282,7 @@ class Config:
         need(self.train.method in methods, "train.method",
              f"unknown method {self.train.method!r}; choose one of {', '.join(methods)}")
         need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
+        need(self.collect.medium_noise >= 0, "collect.medium_noise", "must be >= 0")
         need(self.train.teacher_actors >= 0, "train.teacher_actors", "must be >= 0 (0 = in the learner's process)")
         need(self.train.minutes >= 0, "train.minutes", "must be >= 0 (0 = no wall-clock budget)")
         need(0.0 <= self.train.weight_floor < 1.0, "train.weight_floor", "must lie in [0, 1)")
