@@ -57,8 +57,8 @@ def returns(run: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """Training-episode (env steps, return) pairs under a learned policy, and the random prefill's mean return."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "actor/return" in r]
-    random = [r["actor/return"] for r in rows if r.get("actor/version", 0) == 0]
-    learned = [(r["env_steps"], r["actor/return"]) for r in rows if r.get("actor/version", 0) > 0]
+    random = [r["actor/return"] for r in rows if r.get("actor/version", -1) < 1]  # before the first weights
+    learned = [(r["env_steps"], r["actor/return"]) for r in rows if r.get("actor/version", -1) >= 1]
     steps, rets = (np.array(v) for v in zip(*learned)) if learned else (np.zeros(0), np.zeros(0))
     return steps, rets, float(np.mean(random)) if random else float("nan")
 
@@ -71,9 +71,12 @@ def main() -> int:
     parser.add_argument("--teacher-steps", type=int, default=600)
     parser.add_argument("--work", default="runs/bench-learning")
     parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--report-only", action="store_true", help="summarise the runs already in --work")
     args = parser.parse_args()
     work, out = ROOT / args.work, ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        return summarize({run.name: run for run in sorted(work.glob("*-s*")) if run.is_dir()}, out)
     head = ["ray", "start", "--head", "--num-cpus=8", "--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(head, check=True, capture_output=True)  # one Ray for all runs: they share the same cores
     os.environ["RAY_ADDRESS"] = "auto"
