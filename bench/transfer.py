@@ -35,6 +35,7 @@ def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
     from deploy import collect
 
     cfg.collect.tasks, cfg.collect.episodes, cfg.collect.out = ",".join(tasks), episodes, str(root)
+    cfg.collect.policy = "random"
     return collect.collect(cfg, progress=False)
 
 

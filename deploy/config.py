@@ -54,8 +54,9 @@ class CollectConfig:
     """Comma-separated source tasks (names inside the suite)."""
     episodes: int = 50
     """Episodes per source task."""
-    policy: str = "random"
-    """Behaviour mix: `name` or `name:fraction,...` from random, scripted, medium, expert."""
+    policy: str = "medium:0.5,expert:0.5"
+    """Behaviour mix per source, name:fraction (the paper's medium + expert; DMC needs `vid2act behaviour` agents
+    first; `random` needs none)."""
     out: str = "data/sources"
     """Dataset root; one sub-directory (dataset) per task."""
     agents: str = "data/agents"

@@ -9,7 +9,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # Seconds on 2 cores: tests and the README demo.
     "smoke": {
         "env.task": "dmc/walker_run", "env.size": 32, "collect.tasks": "walker_walk,hopper_stand",
-        "collect.episodes": 3,
+        "collect.policy": "random", "collect.episodes": 3,
         "collect.out": "runs/smoke/sources", "env.time_limit": 100,
         "behaviour.steps": 400, "behaviour.learning_starts": 100, "behaviour.eval_every": 200,
         "behaviour.eval_episodes": 1, "behaviour.batch_size": 32,
@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # The authors' settings (released code, DreamerV2 lineage); meant for a GPU.
     "paper": {
         "model.depth": 32, "model.stoch": 50, "model.deter": 200, "model.hidden": 200, "model.units": 400,
-        "collect.policy": "medium:0.5,expert:0.5", "teacher.steps": 200_000, "teacher.batch": 50,
+        "teacher.steps": 200_000, "teacher.batch": 50,
         "replay.batch": 50, "replay.seq_len": 50, "replay.capacity": 2_000_000,
         "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",
     },
