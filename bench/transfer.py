@@ -1,15 +1,18 @@
 """Evidence for issue 5, items 1 and 2: which source the domain weights select, and whether teachers help dynamics.
 
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py [--updates 600] [--out docs/results]
+    MUJOCO_GL=egl .venv/bin/python bench/transfer.py --target cartpole_balance --sources cartpole_swingup,walker_walk \
+        --sizes cpu --teachers runs/bench-learning/teachers/cartpole_swingup,runs/bench-learning/teachers/walker_walk
 
-Target `dmc/walker_run`; sources `walker_walk`, `cheetah_run`, `hopper_stand` (random-policy episodes: the
-comparison is about dynamics, which random actions exercise). One teacher per source (Eq. 2), then, on one fixed
-target dataset, two students trained for the same number of updates from the same seed: `vid2act` (distillation
-against the three teachers, Eq. 3-5; method `no_action_guidance`, i.e. vid2act's world model without the action VAE,
-which does not touch dynamics) and `dreamerv2` (no teachers). Prints the running domain weight of each source
-over updates (`domain_weights_walker_run.png`) and the held-out open-loop prediction error of both students
-(`transfer_openloop.png`). Goals: a walker source dominates; with teachers the open-loop MSE is no worse than
-without. Last line: the headline.
+Default: target `dmc/walker_run`; sources `walker_walk`, `cheetah_run`, `hopper_stand`, at tiny sizes (32x32).
+Episodes are random-policy ones: the comparison is about dynamics, which random actions exercise. One teacher per
+source (Eq. 2; or `--teachers`, already pretrained), then, on one fixed target dataset, two students trained for
+the same number of updates from the same seed: `vid2act` (distillation against the teachers, Eq. 3-5; method
+`no_action_guidance`, i.e. vid2act's world model without the action VAE, which does not touch dynamics) and
+`dreamerv2` (no teachers). Prints the running domain weight of each source over updates
+(`domain_weights_<target>.png`) and the held-out open-loop prediction error of both students
+(`transfer_openloop_<target>.png`, numbers in `transfer_<target>.json`). Goals: a source of the target's own body
+(its domain name) dominates; with teachers the open-loop MSE is no worse than without. Last line: the headline.
 """
 from __future__ import annotations
 
@@ -24,11 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-SOURCES = ("walker_walk", "cheetah_run", "hopper_stand")
-TARGET = "walker_run"
-SIZES = ["env.size=32", "env.time_limit=400", "model.depth=8", "model.stoch=16", "model.deter=64",
+SIZES = {"cpu": ["env.time_limit=400", "teacher.heldout=2", "train.vae_hidden=64"],
+         "tiny": ["env.size=32", "env.time_limit=400", "model.depth=8", "model.stoch=16", "model.deter=64",
          "model.hidden=64", "model.units=64", "replay.batch=8", "replay.seq_len=32", "teacher.batch=8",
-         "teacher.seq_len=32", "teacher.heldout=2", "train.vae_hidden=64", "train.horizon=8"]
+         "teacher.seq_len=32", "teacher.heldout=2", "train.vae_hidden=64", "train.horizon=8"]}
 
 
 def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
@@ -39,13 +41,13 @@ def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
     return collect.collect(cfg, progress=False)
 
 
-def train_student(cfg, method: str, pool, target_eps: list, updates: int, seed: int):
+def train_student(cfg, method: str, pool, sources: list[str], target_eps: list, updates: int, seed: int):
     from deploy.train import agent_spec, hyper
     from learner.learner import AgentSpec, Hyper, Learner
     from replay.dataset import sample_windows
 
     cfg.train.method = method
-    infos = [] if pool is None else [{"suite": "dmc", "kwargs": pool.kwargs, "task": t} for t in SOURCES]
+    infos = [] if pool is None else [{"suite": "dmc", "kwargs": pool.kwargs, "task": t} for t in sources]
     spec = AgentSpec(**agent_spec(cfg, infos))
     learner = Learner(spec, Hyper(**hyper(cfg)), pool.feature_size if pool else 0, None, "cpu", seed)
     rng, history = np.random.default_rng(seed), []
@@ -62,6 +64,10 @@ def train_student(cfg, method: str, pool, target_eps: list, updates: int, seed: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", default="walker_run")
+    parser.add_argument("--sources", default="walker_walk,cheetah_run,hopper_stand")
+    parser.add_argument("--sizes", choices=sorted(SIZES), default="tiny", help="tiny (32x32) or the cpu preset's")
+    parser.add_argument("--teachers", default="", help="pretrained teacher dirs, in --sources order")
     parser.add_argument("--updates", type=int, default=600)
     parser.add_argument("--teacher-steps", type=int, default=600)
     parser.add_argument("--episodes", type=int, default=8)
@@ -81,60 +87,61 @@ def main() -> int:
     from teachers import TeacherPool
     from teachers.report import write_report
 
-    work, out = Path(args.work), Path(args.out)
+    work, out, target_task, names = Path(args.work) / args.target, Path(args.out), args.target, args.sources.split(",")
     out.mkdir(parents=True, exist_ok=True)
-    cfg = load_config("cpu", [*SIZES, f"teacher.steps={args.teacher_steps}", "model.action_pad=6",
-                              f"env.task=dmc/{TARGET}"])
+    cfg = load_config("cpu", [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", "model.action_pad=6",
+                              f"env.task=dmc/{target_task}"])
     ray.init(address="local", num_cpus=2, include_dashboard=False,
              runtime_env={"env_vars": WORKER_ENV}, log_to_driver=False)
-    sources = data(cfg, work / "sources", SOURCES, args.episodes)
-    target = data(cfg, work / "target", (TARGET,), args.episodes)[TARGET]
+    target = data(cfg, work / "target", (target_task,), args.episodes)[target_task]
+    teachers = args.teachers.split(",") if args.teachers else []
+    if not teachers:
+        for task, dataset in data(cfg, work / "sources", tuple(names), args.episodes).items():
+            summary = pretrain.pretrain(cfg, str(dataset), str(work / "teachers" / task))
+            print(f"teacher {task}: {summary['steps']} steps, open-loop PSNR {summary['openloop_psnr']} dB",
+                  flush=True)
+            teachers.append(str(work / "teachers" / task))
     ray.shutdown()
-    teachers = []
-    for task, dataset in sources.items():
-        summary = pretrain.pretrain(cfg, str(dataset), str(work / "teachers" / task))
-        print(f"teacher {task}: {summary['steps']} steps, open-loop PSNR {summary['openloop_psnr']} dB", flush=True)
-        teachers.append(str(work / "teachers" / task))
     pool = TeacherPool.load(teachers, "cpu")
     episodes = [ep for ep, _ in DatasetReader(target).episodes()]
     train_eps, heldout = episodes[:-2], episodes[-2:]
     results = {}
     # Dynamics only: `no_action_guidance` is vid2act's world model (Eq. 3-5) without the action VAE.
     for method in ("no_action_guidance", "dreamerv2"):
-        learner, history = train_student(cfg, method, pool if method != "dreamerv2" else None, train_eps,
+        learner, history = train_student(cfg, method, pool if method != "dreamerv2" else None, names, train_eps,
                                          args.updates, cfg.seed)
         report = write_report(learner.model, heldout, work / f"openloop-{method}", context=5, horizon=45)
         results[method] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}
         if method != "dreamerv2":
             weights = history
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, task in enumerate(SOURCES):
+    for i, task in enumerate(names):
         ax.plot(weights[:, i], label=task)
-    ax.set(xlabel="updates", ylabel="running domain weight", title=f"target {TARGET}", ylim=(0, 1))
+    ax.set(xlabel="updates", ylabel="running domain weight", title=f"target {target_task}", ylim=(0, 1))
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "domain_weights_walker_run.png", dpi=120)
+    fig.savefig(out / f"domain_weights_{target_task}.png", dpi=120)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for method, r in results.items():
         ax.plot(np.arange(1, len(r["mse"]) + 1), r["mse"], label=f"{method} (mean {r['mse_mean']:.4f})")
     ax.set(xlabel="steps predicted open loop (after 5 context frames)", ylabel="MSE",
-           title=f"held-out {TARGET} episodes after {args.updates} updates")
+           title=f"held-out {target_task} episodes after {args.updates} updates")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "transfer_openloop.png", dpi=120)
+    fig.savefig(out / f"transfer_openloop_{target_task}.png", dpi=120)
     plt.close(fig)
-    final = dict(zip(SOURCES, weights[-1].tolist()))
+    final = dict(zip(names, weights[-1].tolist()))
     dominant = max(final, key=final.get)
-    (out / "transfer.json").write_text(json.dumps({"final_weights": final, "dominant": dominant, **results,
-                                                   "updates": args.updates}, indent=1))
+    summary = {"final_weights": final, "dominant": dominant, **results, "updates": args.updates}
+    (out / f"transfer_{target_task}.json").write_text(json.dumps(summary, indent=1))
     print("final domain weights:", ", ".join(f"{k} {v:.3f}" for k, v in final.items()))
     ratio = results["no_action_guidance"]["mse_mean"] / results["dreamerv2"]["mse_mean"]
     print(f"open-loop MSE: with teachers {results['no_action_guidance']['mse_mean']:.5f}, dreamerv2 "
           f"{results['dreamerv2']['mse_mean']:.5f}")
-    ok = dominant.startswith("walker") and ratio <= 1.0
+    ok = dominant.split("_")[0] == target_task.split("_")[0] and ratio <= 1.0
     print(f"headline: dominant source {dominant} ({final[dominant]:.2f}); open-loop MSE with teachers / without "
           f"= {ratio:.3f}")
     return 0 if ok else 1
