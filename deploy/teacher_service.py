@@ -108,7 +108,7 @@ class RemoteTeachers:
     def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
         handle, local = self._where[index]
         feats, actions = ray.get(handle.source_pairs.remote(local, dataset_dir, max_steps, seed))
-        return torch.from_numpy(feats), torch.from_numpy(actions)
+        return torch.tensor(feats), torch.tensor(actions)  # copies: Ray hands back read-only arrays
 
     def request(self, batch: dict) -> list:
         ref = ray.put({k: np.asarray(batch[k]) for k in BATCH_KEYS})
