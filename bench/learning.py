@@ -117,21 +117,19 @@ def summarize(runs: dict[str, Path], out: Path) -> int:
 
     for path in report.report(list(runs.values()), out):
         print(f"wrote {path}")
+    curves = {name: returns(run) for name, run in runs.items()}  # each metrics.jsonl read once
     result, ok = {}, True
-    reach = min(returns(run)[0].max(initial=0) for run in runs.values())
+    reach = min(steps.max(initial=0) for steps, _, _ in curves.values())
     for method in ("dreamerv2", "vid2act"):
-        finals, atreach, randoms = [], [], []
-        for name, run in runs.items():
-            if not name.startswith(method):
-                continue
-            steps, rets, random = returns(run)
+        finals, atreach, randoms, reached = [], [], [], []
+        for steps, rets, random in (c for name, c in curves.items() if name.startswith(method)):
             tail = rets[steps >= 0.8 * steps.max()] if len(steps) else np.array([np.nan])
             finals.append(float(tail.mean()))
             atreach.append(float(rets[(steps <= reach) & (steps >= 0.8 * reach)].mean()))
             randoms.append(random)
+            reached.append(int(steps.max(initial=0)))
         result[method] = {"final_return": float(np.mean(finals)), "return_at_common_steps": float(np.mean(atreach)),
-                          "random_return": float(np.mean(randoms)), "max_env_steps": int(max(
-                              returns(r)[0].max(initial=0) for n, r in runs.items() if n.startswith(method)))}
+                          "random_return": float(np.mean(randoms)), "max_env_steps": max(reached)}
         learned = result[method]["final_return"] >= 1.5 * result[method]["random_return"]
         ok &= learned
         print(f"{method}: final return {result[method]['final_return']:.1f} at {result[method]['max_env_steps']} env "
