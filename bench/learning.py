@@ -1,14 +1,19 @@
 """Evidence for issue 5, item 3: a `cpu`-size learning run on 2 cores, `vid2act` beside `dreamerv2`.
 
-    MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results]
+    MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results] \
+        [--target dmc/walker_stand --source walker_walk=medium:0.5,expert:0.5 --source cartpole_swingup=random \
+         --agents runs/behaviour/agents]
 
-Target `dmc/cartpole_balance` (a task DreamerV2 learns in tens of thousands of env steps); sources `cartpole_swingup`
-(the same body, another task) and `walker_walk` (another body), random-policy episodes. The bench collects the
-sources, pretrains one teacher per source (Eq. 2), then trains every (method, seed) as its own `vid2act train`
-process for the same wall-clock budget (`train.minutes`), all side by side on one shared Ray and so on the same
-cores, started together once the teachers are ready (every process on one torch thread: no oversubscription).
-The learning curves (training-episode return vs env steps, mean ± std over seeds) and the domain weights go to
-`learning_curves.png` and `domain_weights.png`, the numbers to `learning.json`.
+By default: target `dmc/walker_stand` (dense reward, which DreamerV2 learns in tens of thousands of env steps; the
+random policy scores ~140); sources `walker_walk` (the same body, another task; medium and expert episodes from the
+SAC agents of `vid2act behaviour`, found under --agents) and `cartpole_swingup` (another body; random-policy
+episodes, since no agent is needed for it). The bench collects the sources (one `vid2act collect` per policy mix),
+pretrains one teacher per source (Eq. 2), then trains every (method, seed) as its own `vid2act train` process for
+the same wall-clock budget (`train.minutes`), all side by side on one shared Ray and so on the same cores, started
+together once the teachers are ready (every process on one torch thread: no oversubscription). Every step resumes:
+a re-run with the same --work finishes what is missing. The learning curves (training-episode return vs env steps,
+mean ± std over seeds) and the domain weights go to `learning_curves.png` and `domain_weights.png`, the numbers to
+`learning.json`.
 
 A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
 random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
@@ -30,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-TARGET, SOURCES = "dmc/cartpole_balance", ("cartpole_swingup", "walker_walk")
+TARGET = "dmc/walker_stand"
+SOURCES = ("walker_walk=medium:0.5,expert:0.5", "cartpole_swingup=random")  # task=policy mix (`vid2act collect`)
 # cpu preset sizes; one env actor per run; an update per 10 env steps, so an hour reaches tens of thousands of steps
 RUN = ["train.num_actors=1", "train.learner_threads=1", "train.train_every=10", "train.checkpoint_every=200",
        "train.sync_every=20", "train.vae_hidden=256", "replay.capacity=200000"]
@@ -66,9 +72,12 @@ def returns(run: Path) -> tuple[np.ndarray, np.ndarray, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=55.0)
+    parser.add_argument("--target", default=TARGET)
+    parser.add_argument("--source", action="append", help=f"task=policy mix, repeatable (default {' '.join(SOURCES)})")
+    parser.add_argument("--agents", default="runs/behaviour/agents", help="SAC agents for medium/expert sources")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--episodes", type=int, default=20, help="random-policy episodes per source")
-    parser.add_argument("--teacher-steps", type=int, default=600)
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per source")
+    parser.add_argument("--teacher-steps", type=int, default=800)
     parser.add_argument("--work", default="runs/bench-learning")
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--report-only", action="store_true", help="summarise the runs already in --work")
@@ -88,14 +97,21 @@ def main() -> int:
 
 
 def launch(args, work: Path) -> dict[str, Path]:
-    sources = work / "sources"
-    start(cli("collect", "--suite", "dmc", "--tasks", ",".join(SOURCES), "--episodes", str(args.episodes),
-              "--out", str(sources), "--policy", "random"), work / "collect.log").wait()
-    teachers = {t: work / "teachers" / t for t in SOURCES}
+    sources, mixes = work / "sources", {}
+    for spec in args.source or SOURCES:
+        task, _, mix = spec.partition("=")
+        mixes.setdefault(mix or "random", []).append(task)
+    for mix, tasks in mixes.items():  # one collection per policy mix, one after the other (they share the cores)
+        code = start(cli("collect", "--suite", "dmc", "--tasks", ",".join(tasks), "--episodes", str(args.episodes),
+                         "--out", str(sources), "--policy", mix, "--agents", str(ROOT / args.agents)),
+                     work / "collect.log").wait()
+        if code:
+            raise SystemExit(f"collecting {','.join(tasks)} ({mix}) failed with exit code {code}; see collect.log")
+    teachers = {t: work / "teachers" / t for tasks in mixes.values() for t in tasks}
     wait({t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
                        f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log")) for t, d in teachers.items()})
     runs = {f"{m}-s{seed}": work / f"{m}-s{seed}" for m in ("dreamerv2", "vid2act") for seed in range(args.seeds)}
-    train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + TARGET,
+    train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + args.target,
              "train.teachers=" + ",".join(str(d) for d in teachers.values())]
     procs = {name: start(cli("train", *train, f"train.method={name.split('-')[0]}", f"seed={name[-1]}",
                              f"logdir={run}"), run.with_suffix(".log")) for name, run in runs.items()}
