@@ -77,7 +77,7 @@ def main() -> int:
     import ray
 
     from deploy.config import load_config
-    from deploy.ray_runtime import WORKER_ENV
+    from deploy.ray_runtime import local_ray
     from deploy.redis_server import RedisServer
     from deploy.train import agent_spec
     from learner.learner import AgentSpec, Hyper, Learner
@@ -86,9 +86,7 @@ def main() -> int:
     cfg = load_config("cpu", [f"env.task={TASK}", f"env.size={args.size}", "train.method=dreamerv2"])
     spec = agent_spec(cfg, [])
     plain = plain_loop(env_kwargs, args.seconds)
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
-             log_to_driver=False)
+    local_ray()
     with tempfile.TemporaryDirectory() as tmp, RedisServer(tmp) as redis:
         one = actors_rate(1, env_kwargs, spec, redis.url, args.seconds)[0]
         two = actors_rate(2, env_kwargs, spec, redis.url, args.seconds)

@@ -144,8 +144,9 @@ def main() -> int:
     from ray.tune.registry import register_env
 
     from actors.suites import make_state_env
+    from deploy.ray_runtime import local_ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    local_ray()
     register_env("vid2act_state", lambda cfg: make_state_env(cfg["task"], seed=0))
     try:
         runs = [("rllib SAC tuned", True, args.seconds)]

@@ -133,11 +133,9 @@ def main() -> int:
 
     import ray
 
-    from deploy.ray_runtime import WORKER_ENV
+    from deploy.ray_runtime import local_ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False,
-             log_to_driver=False)
+    local_ray()
     plain = collection(0, args.episodes, s, args.time_limit)
     one = collection(1, args.episodes, s, args.time_limit)
     two = collection(2, args.episodes, s, args.time_limit)

@@ -61,8 +61,10 @@ def timed(fns: dict, reps: int) -> dict[str, float]:
 def ray_times(dirs: list[str], ns: list[int], batch: dict, reps: int) -> dict[int, float]:
     import ray
 
+    from deploy.ray_runtime import local_ray
     from deploy.teacher_service import remote_features, start_teacher_actors
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+
+    local_ray()
     out = {}
     try:
         for n in ns:

@@ -82,7 +82,7 @@ def main() -> int:
 
     from deploy import pretrain
     from deploy.config import load_config
-    from deploy.ray_runtime import WORKER_ENV
+    from deploy.ray_runtime import local_ray
     from replay.dataset import DatasetReader
     from teachers import TeacherPool
     from teachers.report import write_report
@@ -91,8 +91,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config("cpu", [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", "model.action_pad=6",
                               f"env.task=dmc/{target_task}"])
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": WORKER_ENV}, log_to_driver=False)
+    local_ray()
     target = data(cfg, work / "target", (target_task,), args.episodes)[target_task]
     teachers = args.teachers.split(",") if args.teachers else []
     if not teachers:

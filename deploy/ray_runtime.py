@@ -1,7 +1,8 @@
 """Starting or joining Ray, and the thin layer that turns plain domain classes into Ray actors.
 
 `ensure_ray()` joins the cluster named by `RAY_ADDRESS` (how `ray job submit` runs us) or an already
-initialised Ray, else starts a local one. `remote(cls, **options)` applies `ray.remote` at this layer only, so the
+initialised Ray, else starts a local one. `local_ray()` always starts a private local Ray (tests and benches: never
+the cluster a `ray start` left running). `remote(cls, **options)` applies `ray.remote` at this layer only, so the
 classes in `actors/`, `teachers/` and `learner/` stay plain Python that runs in one process under a debugger.
 """
 from __future__ import annotations
@@ -34,6 +35,12 @@ def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> 
     ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, runtime_env=runtime_env,
              configure_logging=False)
     log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+
+
+def local_ray(num_cpus: int = 2, **options) -> None:
+    """Start a private local Ray with `num_cpus` CPUs and our worker env, whatever cluster is running beside it."""
+    options = {"include_dashboard": False, "configure_logging": False, "log_to_driver": False, **options}
+    ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": dict(WORKER_ENV)}, **options)
 
 
 def remote(cls: type, **options):

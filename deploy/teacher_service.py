@@ -6,7 +6,8 @@ group of the teachers with its own CPU/GPU share) computes its teachers' feature
     teachers = RemoteTeachers(handles)                # the learner's asynchronous view: request now, resolve later
     teachers = LocalTeachers(TeacherPool.load(dirs))  # the same view of a pool in the learner's own process
 
-`TeacherService` is a plain class; `deploy.ray_runtime.remote` makes it an actor (as deploy/train.py does).
+`TeacherService` (a `LocalTeachers` that speaks numpy) is a plain class; `deploy.ray_runtime.remote` makes it an
+actor (as deploy/train.py does).
 Domain logic stays in teachers.TeacherPool; this file only decides where it runs.
 """
 from __future__ import annotations
@@ -22,13 +23,32 @@ from teachers.sources import dataset_pairs
 BATCH_KEYS = ("image", "action", "is_first")
 
 
-class TeacherService:
-    """Actor body: a TeacherPool over a group of teacher directories; numpy in, numpy out."""
+class LocalTeachers:
+    """The frozen pool in the learner's process (`train.teacher_actors=0`): features computed when requested."""
+
+    def __init__(self, pool: TeacherPool):
+        self.pool, self.feature_size = pool, pool.feature_size
+
+    def check_compatible(self, student_kwargs: dict) -> None:
+        self.pool.check_compatible(student_kwargs)
+
+    def request(self, batch: dict):
+        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
+
+    def resolve(self, handle) -> torch.Tensor:
+        return handle
+
+    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
+        return dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
+
+
+class TeacherService(LocalTeachers):
+    """Actor body: the same view over a group of teacher directories, numpy in and numpy out for Ray."""
 
     def __init__(self, dirs: list[str], device: str = "cpu", threads: int = 0):
         if threads:
             torch.set_num_threads(threads)
-        self.pool = TeacherPool.load(dirs, device)
+        super().__init__(TeacherPool.load(dirs, device))
 
     def describe(self) -> dict:
         return {"n": self.pool.n, "feature_size": self.pool.feature_size, "action_dim": self.pool.action_dim,
@@ -36,14 +56,11 @@ class TeacherService:
 
     def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """(N_group, B, T, F) float32 for a dict of (B, T, ...) arrays (an object-store ref resolves to it)."""
-        return self.pool.features(batch["image"], batch["action"], batch["is_first"]).float().cpu().numpy()
-
-    def check_compatible(self, student_kwargs: dict) -> None:
-        self.pool.check_compatible(student_kwargs)
+        return self.request(batch).float().cpu().numpy()
 
     def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The action VAE's (features, actions) of this group's teacher `index` on its source dataset."""
-        feats, actions = dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
+        feats, actions = super().source_pairs(index, dataset_dir, max_steps, seed)
         return feats.float().cpu().numpy(), actions.numpy()
 
 
@@ -70,25 +87,6 @@ def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 
         device = "cuda" if options.get("num_gpus") else "cpu"
         handles.append(remote(TeacherService, **options).remote([str(dirs[i]) for i in idx], device, threads))
     return handles
-
-
-class LocalTeachers:
-    """The frozen pool in the learner's process (`train.teacher_actors=0`): features computed when requested."""
-
-    def __init__(self, pool: TeacherPool):
-        self.pool, self.feature_size = pool, pool.feature_size
-
-    def check_compatible(self, student_kwargs: dict) -> None:
-        self.pool.check_compatible(student_kwargs)
-
-    def request(self, batch: dict):
-        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
-
-    def resolve(self, handle) -> torch.Tensor:
-        return handle
-
-    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
-        return dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
 
 
 class RemoteTeachers:

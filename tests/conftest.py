@@ -16,10 +16,9 @@ def ray_local():
     """A real local Ray with 2 CPUs for the module's tests (workers render headless); shut down after."""
     import ray
 
-    from deploy.ray_runtime import WORKER_ENV
+    from deploy.ray_runtime import local_ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             runtime_env={"env_vars": WORKER_ENV}, configure_logging=False)
+    local_ray(log_to_driver=True)
     try:
         yield ray
     finally:

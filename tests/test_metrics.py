@@ -16,7 +16,7 @@ from deploy.metrics import (
     prometheus_name,
     split_tags,
 )
-from deploy.ray_runtime import remote
+from deploy.ray_runtime import local_ray, remote
 
 
 def free_port() -> int:
@@ -58,7 +58,7 @@ def test_sink_without_ray_writes_tensorboard_and_progress(tmp_path, caplog):
 
 def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path):
     port = free_port()
-    ray.init(address="local", num_cpus=1, include_dashboard=False, _metrics_export_port=port, configure_logging=False)
+    local_ray(num_cpus=1, _metrics_export_port=port)
     try:
         sink = remote(MetricsSink, name="metrics-sink", num_cpus=0).remote(
             logdir=str(tmp_path), total_steps=100, tags={"actor": "learner"})

@@ -100,6 +100,7 @@ def test_checkpoint_round_trip_and_report(tmp_path, dataset):
 def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     import ray
 
+    from deploy.ray_runtime import local_ray
     from deploy.teacher_service import LocalTeachers, RemoteTeachers, remote_features, start_teacher_actors
     dirs = make_teachers(tmp_path, dataset, 3)
     pool = TeacherPool.load(dirs)
@@ -109,7 +110,7 @@ def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     assert batched.shape == (3, 2, 8, pool.feature_size)
     assert torch.allclose(batched, looped, atol=1e-5)
     assert not torch.allclose(batched[0], batched[1])  # each teacher its own features
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
+    local_ray()
     try:
         handles = start_teacher_actors([str(d) for d in dirs], groups=2, num_cpus=1)
         remote = remote_features(handles, batch)
