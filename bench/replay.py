@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.collect import rate  # calls per second, after a warm-up call
 from deploy.redis_server import RedisServer
 from replay import RedisReplay, Sampler, connect, episode_to_ipc
 
@@ -115,16 +116,6 @@ class NumpyRing:
         first = starts[which] + picks - (np.cumsum(counts) - counts)[which]  # (B,) ring index of step 0
         index = first[:, None] + np.arange(seq_len)  # (B, T)
         return {key: value[index] for key, value in self.fields.items()}
-
-
-def rate(fn, seconds: float) -> float:
-    """Calls of fn per second over about `seconds`."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        fn()
-        calls += 1
-    return calls / (time.perf_counter() - start)
 
 
 def main() -> int:
