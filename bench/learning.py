@@ -13,7 +13,7 @@ the same wall-clock budget (`train.minutes`), all side by side on one shared Ray
 together once the teachers are ready (every process on one torch thread: no oversubscription). Every step resumes:
 a re-run with the same --work finishes what is missing. The learning curves (training-episode return vs env steps,
 mean ± std over seeds) and the domain weights go to `learning_curves.png` and `domain_weights.png`, the numbers to
-`learning.json`.
+`learning.json`, all in `<out>/learning-<target task>/`.
 
 A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
 random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--report-only", action="store_true", help="summarise the runs already in --work")
     args = parser.parse_args()
-    work, out = ROOT / args.work, ROOT / args.out
+    work, out = ROOT / args.work, ROOT / args.out / f"learning-{args.target.split('/')[-1]}"
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         return summarize({run.name: run for run in sorted(work.glob("*-s*")) if run.is_dir()}, out)
