@@ -10,8 +10,7 @@ import numpy as np
 
 from replay.dataset import DatasetReader
 
-# Episodes of 1000 env steps (smoke's are 100): with the fast renderer, 8 short episodes could all finish between
-# the first manifest entry and the Ctrl-C, leaving nothing to resume.
+# Episodes of 1000 env steps (smoke's are 100), so the collection is still going when the Ctrl-C arrives.
 ARGS = ["--preset", "smoke", "--tasks", "walker_walk,hopper_stand", "--episodes", "4", "--num-actors", "2",
         "--policy", "random", "collect.agents=/nonexistent", "env.time_limit=1000"]
 
@@ -21,7 +20,10 @@ def collect(out, extra=(), wait=True):
     env = {**os.environ, "MUJOCO_GL": "egl"}
     if wait:
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell's background job (`.ci/run &`) starts with SIGINT ignored, and children inherit that: restore the
+    # default so the collection gets its Ctrl-C as it would from a terminal.
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def episodes(root):
