@@ -2,18 +2,18 @@
 
     MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results] \
         [--target dmc/walker_stand --source walker_walk=medium:0.5,expert:0.5 --source cartpole_swingup=random \
-         --agents runs/behaviour/agents]
+         --agents data/agents]
 
 By default: target `dmc/walker_stand` (dense reward, which DreamerV2 learns in tens of thousands of env steps; the
 random policy scores ~140); sources `walker_walk` (the same body, another task; medium and expert episodes from the
-SAC agents of `vid2act behaviour`, found under --agents) and `cartpole_swingup` (another body; random-policy
-episodes, since no agent is needed for it). The bench collects the sources (one `vid2act collect` per policy mix),
-pretrains one teacher per source (Eq. 2), then trains every (method, seed) as its own `vid2act train` process for
-the same wall-clock budget (`train.minutes`), all side by side on one shared Ray and so on the same cores, started
-together once the teachers are ready (every process on one torch thread: no oversubscription). Every step resumes:
-a re-run with the same --work finishes what is missing. The learning curves (training-episode return vs env steps,
-mean ± std over seeds) and the domain weights go to `learning_curves.png` and `domain_weights.png`, the numbers to
-`learning.json`, all in `<out>/learning-<target task>/`.
+SAC agents of `vid2act behaviour --task dmc/walker_walk --agents <--agents>`, run once before) and
+`cartpole_swingup` (another body; random-policy episodes, since no agent is needed for it). The bench collects the
+sources (one `vid2act collect` per policy mix), pretrains one teacher per source (Eq. 2), then trains every (method,
+seed) as its own `vid2act train` process for the same wall-clock budget (`train.minutes`), all side by side on one
+shared Ray and so on the same cores, started together once the teachers are ready (every process on one torch
+thread: no oversubscription). Every step resumes: a re-run with the same --work finishes what is missing. The
+learning curves (training-episode return vs env steps, mean ± std over seeds) and the domain weights go to
+`learning_curves.png` and `domain_weights.png`, the numbers to `learning.json`, all in `<out>/learning-<task>/`.
 
 A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
 random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
@@ -74,7 +74,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=55.0)
     parser.add_argument("--target", default=TARGET)
     parser.add_argument("--source", action="append", help=f"task=policy mix, repeatable (default {' '.join(SOURCES)})")
-    parser.add_argument("--agents", default="runs/behaviour/agents", help="SAC agents for medium/expert sources")
+    parser.add_argument("--agents", default="data/agents", help="SAC agents for medium/expert sources")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--episodes", type=int, default=20, help="episodes per source")
     parser.add_argument("--teacher-steps", type=int, default=800)
@@ -106,7 +106,9 @@ def launch(args, work: Path) -> dict[str, Path]:
                          "--out", str(sources), "--policy", mix, "--agents", str(ROOT / args.agents)),
                      work / "collect.log").wait()
         if code:
-            raise SystemExit(f"collecting {','.join(tasks)} ({mix}) failed with exit code {code}; see collect.log")
+            raise SystemExit(f"collecting {','.join(tasks)} ({mix}) failed with exit code {code}; see "
+                             f"{work}/collect.log (medium/expert sources need `vid2act behaviour --task "
+                             f"dmc/<task> --agents {args.agents}`)")
     teachers = {t: work / "teachers" / t for tasks in mixes.values() for t in tasks}
     wait({t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
                        f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log")) for t, d in teachers.items()})
