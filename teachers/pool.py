@@ -5,13 +5,13 @@
     feat_NBTF = pool.features(image_BTHWC, action_BTA, is_first_BT)   # (N, B, T, F), no gradients
 
 The teachers share an architecture, so their parameters stack and one call evaluates all N: the frames are
-preprocessed once, the first conv (on the shared frames) is one conv with N times the output channels (on 2 CPU
-cores, B16 x T50 at 64x64, N=4: 28 ms against 4 x 12 ms), and the GRU scan runs once for all N instead of N times:
+preprocessed once, each teacher's encoder runs on them, and the GRU scan runs once for all N instead of N times:
 `functional_call` swaps the N teachers' stacked RSSM parameters (N, ...) into one RSSM whose layers then do batched
-matmuls (30 ms against 4 x 13 ms looped, and 37 ms under `torch.func.vmap`). The later convs run per teacher on
-its channel slice of the first one's output: oneDNN's grouped convs (groups = N) timed up to 1.4x slower than N
-plain ones on this CPU. The convs are ~75% of a teacher's cost on a CPU and, past the first, the same work batched
-or not, so on a CPU batching saves ~15%; the N-fold saving in kernel launches is a GPU's.
+matmuls (on 2 CPU cores, B16 x T50, N=4: 30 ms against 4 x 13 ms looped, and 37 ms under `torch.func.vmap`). The
+convs are ~75% of a teacher's cost on a CPU and the same work batched or not: oneDNN's grouped convs (groups = N)
+timed up to 1.4x slower than N plain ones, and one wide first conv for all N (28 ms against 4 x 12 ms) lost its
+saving again to copying each teacher's strided channel slice out of it (batched/loop 0.842 with it, 0.848
+without). So on a CPU batching saves ~15%; the N-fold saving in kernel launches is a GPU's.
 `features_loop` is the reference (a Python loop over teachers) for tests and the benchmark. Features use the
 posterior mean / mode (sample=False), so they are deterministic.
 """
@@ -21,8 +21,6 @@ import copy
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from learner import WorldModel, checkpoint, pad_action, pick_device, preprocess, to_torch
@@ -55,14 +53,6 @@ class TeacherPool:
         self.kwargs = dict(models[0].kwargs)
         for model in models:
             model.eval().requires_grad_(False)
-        # Encoder: layer 0 reads the shared frames, so its N weight sets concatenate into one conv with N times the
-        # output channels; the output's channel groups are then the teachers, each run through its own later layers.
-        convs = [[layer for layer in m.encoder.net if isinstance(layer, nn.Conv2d)] for m in models]
-        first = convs[0][0]
-        self._first = (torch.cat([c[0].weight for c in convs]).contiguous(memory_format=torch.channels_last),
-                       torch.cat([c[0].bias for c in convs]), first.stride, first.padding)
-        self._rest = [[(c.weight.contiguous(memory_format=torch.channels_last), c.bias, c.stride, c.padding)
-                       for c in teacher[1:]] for teacher in convs]
         # RSSM: parameters stacked along a leading teacher dim; its stack-aware layers (learner.nets.Linear) run
         # the one scan over time for all N with batched matmuls.
         self._rssm = stack_module_state([m.rssm for m in models])
@@ -126,12 +116,8 @@ class TeacherPool:
         """Every teacher's posterior features on one batch, in one vectorised call: (N, B, T, F)."""
         image, action, first = self._inputs(image_BTHWC, action_BTA, is_first_BT)
         B, T = image.shape[:2]
-        x = F.elu_(F.conv2d(preprocess(image), *self._first))  # (B*T, N*C, h, w): frames preprocessed once
-        embeds = []
-        for layers, y in zip(self._rest, x.chunk(self.n, 1)):  # teacher i: its channel slice, its later convs
-            for weight, bias, stride, padding in layers:
-                y = F.elu_(F.conv2d(y, weight, bias, stride, padding))
-            embeds.append(y.flatten(1))
+        x = preprocess(image)  # (B*T, 3, H, W), once for all N
+        embeds = [model.encoder(x) for model in self.models]
         embed_NBTE = torch.stack(embeds).unflatten(1, (B, T))
         lead = (self.n, *first.shape)
         post, _ = functional_call(self._rssm_base, self._rssm, (embed_NBTE, action.expand(*lead, -1),
