@@ -116,9 +116,11 @@ class Linear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight.dim() == 2:
             return F.linear(x, self.weight, self.bias)
-        y = torch.matmul(x.flatten(1, -2), self.weight.mT)  # (N, M, O)
-        if self.bias is not None:
-            y = y + self.bias.unsqueeze(1)
+        x_NMI = x.flatten(1, -2)
+        if self.bias is None:
+            y = torch.bmm(x_NMI, self.weight.mT)
+        else:
+            y = torch.baddbmm(self.bias.unsqueeze(1), x_NMI, self.weight.mT)  # (N, M, O)
         return y.view(*x.shape[:-1], -1)
 
 

@@ -4,16 +4,21 @@
     pool.check_compatible(student_kwargs)
     feat_NBTF = pool.features(image_BTHWC, action_BTA, is_first_BT)   # (N, B, T, F), no gradients
 
-The teachers share an architecture, so their parameters stack and one call evaluates all N: the frames are
-preprocessed once, each teacher's encoder runs on them, and the GRU scan runs once for all N instead of N times:
-`functional_call` swaps the N teachers' stacked RSSM parameters (N, ...) into one RSSM whose layers then do batched
-matmuls (on 2 CPU cores, B16 x T50, N=4: 30 ms against 4 x 13 ms looped, and 37 ms under `torch.func.vmap`). The
-convs are ~75% of a teacher's cost on a CPU and the same work batched or not: oneDNN's grouped convs (groups = N)
-timed up to 1.4x slower than N plain ones, and one wide first conv for all N (28 ms against 4 x 12 ms) lost its
-saving again to copying each teacher's strided channel slice out of it (batched/loop 0.842 with it, 0.848
-without). So on a CPU batching saves ~15%; the N-fold saving in kernel launches is a GPU's.
+The teachers share an architecture, so their parameters stack and one call evaluates all N. The frames are
+preprocessed once, and the GRU scan runs once for all N instead of N times: `functional_call` swaps the N teachers'
+stacked RSSM parameters (N, ...) into one RSSM whose layers then do batched matmuls (on 2 CPU cores, B16 x T50, N=4:
+19 ms against 4 x 8 ms looped, and 37 ms under `torch.func.vmap`).
+
+The encoders run one of two ways (`grouped_convs`, chosen by device unless given):
+- grouped (the default on CUDA): one conv per layer for all N - the first reads the shared frames with all N
+  teachers' filters (N x C out channels), the later ones are grouped convs (groups = N) - so N teachers cost as
+  many kernel launches as one;
+- per teacher (the default on a CPU): each teacher's own encoder on the shared frames. A CPU's convs are
+  compute-bound and do the same work either way, and oneDNN's grouped convs timed up to 1.6x slower than N plain
+  ones (`bench/teachers.py` times both). There the encoders are ~75% of the loop, which bounds what batching can
+  save; the bench prints that floor.
 `features_loop` is the reference (a Python loop over teachers) for tests and the benchmark. Features use the
-posterior mean / mode (sample=False), so they are deterministic.
+posterior mean / mode (sample=False), so they are deterministic; on CUDA both paths run under bf16 autocast.
 """
 from __future__ import annotations
 
@@ -21,9 +26,11 @@ import copy
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from learner import WorldModel, checkpoint, pad_action, pick_device, preprocess, to_torch
+from learner import WorldModel, autocast, checkpoint, pad_action, pick_device, preprocess, to_torch
 
 # WorldModel kwargs that change the computed features; the rest (loss weights, reward head) do not.
 ARCH_KEYS = ("image_size", "depth", "stoch", "discrete", "deter", "hidden", "min_std")
@@ -33,6 +40,23 @@ LOAD_HINT = "re-run `vid2act pretrain --dataset <its source> --out <this dir>` (
 def _teacher_features(model: WorldModel, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
     post, _ = model.observe(model.encode(image_BTHWC), action_BTA, is_first_BT, sample=False)
     return model.features(post)  # (B, T, F)
+
+
+def _stacked_convs(models: list[WorldModel]) -> list[tuple | None]:
+    """Per encoder layer, the F.conv2d arguments (weight, bias, stride, padding, dilation, groups) of one conv that
+    computes all N teachers' outputs side by side in its channels (teacher-major), or None for a parameter-free
+    layer (the activation, applied as is). The first conv sees the shared frames (groups = 1); each later one
+    maps every teacher's channels with that teacher's filters (groups = N)."""
+    stacked, groups = [], 1
+    for layers in zip(*(m.encoder.net for m in models)):
+        conv = layers[0]
+        if not isinstance(conv, nn.Conv2d):
+            stacked.append(None)
+            continue
+        weight, bias = torch.cat([c.weight for c in layers]), torch.cat([c.bias for c in layers])
+        stacked.append((weight, bias, conv.stride, conv.padding, conv.dilation, groups))
+        groups = len(models)
+    return stacked
 
 
 def load_teacher(directory: str | Path, device: str | torch.device = "cpu") -> tuple[WorldModel, dict]:
@@ -48,8 +72,10 @@ def load_teacher(directory: str | Path, device: str | torch.device = "cpu") -> t
 
 
 class TeacherPool:
-    def __init__(self, models: list[WorldModel], infos: list[dict], device: torch.device):
+    def __init__(self, models: list[WorldModel], infos: list[dict], device: torch.device,
+                 grouped_convs: bool | None = None):
         self.models, self.infos, self.device = models, infos, device
+        self.grouped_convs = device.type == "cuda" if grouped_convs is None else grouped_convs
         self.kwargs = dict(models[0].kwargs)
         for model in models:
             model.eval().requires_grad_(False)
@@ -58,10 +84,13 @@ class TeacherPool:
         self._rssm = stack_module_state([m.rssm for m in models])
         self._rssm_base = copy.deepcopy(models[0].rssm).to("meta")
         self._rssm_base.forward = self._rssm_base.observe  # functional_call calls forward
+        self._convs = _stacked_convs(models) if self.grouped_convs else None
 
     @classmethod
-    def load(cls, dirs: list[str | Path], device: str | torch.device = "cpu", expect: dict | None = None):
-        """Load frozen teachers from their directories; `expect` = the student's kwargs to check against."""
+    def load(cls, dirs: list[str | Path], device: str | torch.device = "cpu", expect: dict | None = None,
+             grouped_convs: bool | None = None):
+        """Load frozen teachers from their directories; `expect` = the student's kwargs to check against;
+        `grouped_convs` = how the encoders run (None: grouped on CUDA, per teacher on a CPU)."""
         if not dirs:
             raise ValueError("no teacher directories given (train.teachers is empty)")
         device = pick_device(str(device))
@@ -73,7 +102,7 @@ class TeacherPool:
             if diff:
                 raise ValueError(f"teachers {ref['dir']} and {info['dir']} differ in architecture {diff}; "
                                  f"all teachers must be pretrained with the same model config")
-        pool = cls(list(models), list(infos), device)
+        pool = cls(list(models), list(infos), device, grouped_convs)
         if expect is not None:
             pool.check_compatible(expect)
         return pool
@@ -111,21 +140,29 @@ class TeacherPool:
                              f"{self.action_dim}; pretrain teachers with a wider model.action_pad")
         return data["image"], pad_action(data["action"].float(), self.action_dim), data["is_first"]
 
+    def _encode(self, x_MCHW: torch.Tensor) -> torch.Tensor:
+        """Every teacher's embedding of the shared frames: (M, 3, H, W) -> (N, M, E)."""
+        if not self.grouped_convs:
+            return torch.stack([model.encoder(x_MCHW) for model in self.models])
+        h = x_MCHW
+        for layer, conv in zip(self.models[0].encoder.net, self._convs):
+            h = F.conv2d(h, *conv) if conv else layer(h)
+        return h.unflatten(1, (self.n, -1)).transpose(0, 1).flatten(2)  # (M, N*C, h, w) -> (N, M, C*h*w)
+
     @torch.no_grad()
     def features(self, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
-        """Every teacher's posterior features on one batch, in one vectorised call: (N, B, T, F)."""
+        """Every teacher's posterior features on one batch, in one vectorised call: (N, B, T, F) float32."""
         image, action, first = self._inputs(image_BTHWC, action_BTA, is_first_BT)
-        B, T = image.shape[:2]
-        x = preprocess(image)  # (B*T, 3, H, W), once for all N
-        embeds = [model.encoder(x) for model in self.models]
-        embed_NBTE = torch.stack(embeds).unflatten(1, (B, T))
         lead = (self.n, *first.shape)
-        post, _ = functional_call(self._rssm_base, self._rssm, (embed_NBTE, action.expand(*lead, -1),
-                                                                first.expand(lead)), {"sample": False})
-        return torch.cat([post["stoch"], post["deter"]], -1)  # (N, B, T, F)
+        with autocast(self.device):
+            embed_NBTE = self._encode(preprocess(image)).unflatten(1, first.shape)  # frames preprocessed once
+            post, _ = functional_call(self._rssm_base, self._rssm, (embed_NBTE, action.expand(*lead, -1),
+                                                                    first.expand(lead)), {"sample": False})
+        return torch.cat([post["stoch"], post["deter"]], -1).float()  # (N, B, T, F)
 
     @torch.no_grad()
     def features_loop(self, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
-        """The same as `features`, one teacher at a time (reference path): (N, B, T, F)."""
+        """The same as `features`, one teacher at a time (reference path): (N, B, T, F) float32."""
         image, action, first = self._inputs(image_BTHWC, action_BTA, is_first_BT)
-        return torch.stack([_teacher_features(m, image, action, first) for m in self.models])
+        with autocast(self.device):
+            return torch.stack([_teacher_features(m, image, action, first) for m in self.models]).float()

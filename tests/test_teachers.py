@@ -1,4 +1,5 @@
-"""Teachers (Eq. 2): overfitting, checkpoints and resume, batched == looped == Ray features, frozen, clear errors."""
+"""Teachers (Eq. 2): overfitting, checkpoints and resume, batched (both encoder layouts) == looped == Ray features,
+frozen, clear errors."""
 import dataclasses
 import json
 
@@ -110,6 +111,10 @@ def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     assert batched.shape == (3, 2, 8, pool.feature_size)
     assert torch.allclose(batched, looped, atol=1e-5)
     assert not torch.allclose(batched[0], batched[1])  # each teacher its own features
+    grouped = TeacherPool.load(dirs, grouped_convs=True)  # CUDA's encoder layout: one (grouped) conv per layer
+    assert not pool.grouped_convs and grouped.grouped_convs
+    torch.testing.assert_close(grouped.features(batch["image"], batch["action"], batch["is_first"]), looped,
+                               atol=1e-5, rtol=1e-5)
     local_ray()
     try:
         handles = start_teacher_actors([str(d) for d in dirs], groups=2, num_cpus=1)
