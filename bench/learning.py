@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results] \
         [--target dmc/walker_stand --source walker_walk=medium:0.5,expert:0.5 --source cartpole_swingup=random \
-         --agents data/agents]
+         --agents data/agents] [--run vid2act-alpha0.3 train.alpha=0.3 ...]
 
 By default: target `dmc/walker_stand` (dense reward, which DreamerV2 learns in tens of thousands of env steps; the
 random policy scores ~140); sources `walker_walk` (the same body, another task; medium and expert episodes from the
@@ -15,9 +15,13 @@ thread: no oversubscription). Every step resumes: a re-run with the same --work 
 learning curves (training-episode return vs env steps, mean ± std over seeds) and the domain weights go to
 `learning_curves.png` and `domain_weights.png`, the numbers to `learning.json`, all in `<out>/learning-<task>/`.
 
-A method has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
-random prefill policy; exit 1 when either has not. Last line: vid2act's final return over dreamerv2's at the env
-steps both reached.
+The runs are `dreamerv2` and `vid2act` unless `--run NAME [KEY=VALUE ...]` (repeatable) names others: a sweep,
+e.g. `--run dreamerv2 --run vid2act --run vid2act-alpha0.3 train.alpha=0.3`. A run's method is `train.method` if
+given, else its name up to the first dash; each run trains in `<work>/<NAME>-s<seed>`.
+
+A run has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
+random prefill policy; exit 1 when one has not. Each run's return is compared with dreamerv2's at the env steps
+both reached; the last line is the first run other than dreamerv2 (vid2act by default).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 TARGET = "dmc/walker_stand"
+BASELINE = "dreamerv2"
 SOURCES = ("walker_walk=medium:0.5,expert:0.5", "cartpole_swingup=random")  # task=policy mix (`vid2act collect`)
 # cpu preset sizes; one env actor per run; an update per 10 env steps, so an hour reaches tens of thousands of steps
 RUN = ["train.num_actors=1", "train.learner_threads=1", "train.train_every=10", "train.checkpoint_every=200",
@@ -75,6 +80,8 @@ def main() -> int:
     parser.add_argument("--target", default=TARGET)
     parser.add_argument("--source", action="append", help=f"task=policy mix, repeatable (default {' '.join(SOURCES)})")
     parser.add_argument("--agents", default="data/agents", help="SAC agents for medium/expert sources")
+    parser.add_argument("--run", nargs="+", action="append", metavar=("NAME", "KEY=VALUE"),
+                        help="a run and its overrides, repeatable (default: dreamerv2 and vid2act)")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--episodes", type=int, default=20, help="episodes per source")
     parser.add_argument("--teacher-steps", type=int, default=800)
@@ -112,11 +119,16 @@ def launch(args, work: Path) -> dict[str, Path]:
     teachers = {t: work / "teachers" / t for tasks in mixes.values() for t in tasks}
     wait({t: start(cli("pretrain", "--dataset", str(sources / t), "--out", str(d),
                        f"teacher.steps={args.teacher_steps}"), d.with_suffix(".log")) for t, d in teachers.items()})
-    runs = {f"{m}-s{seed}": work / f"{m}-s{seed}" for m in ("dreamerv2", "vid2act") for seed in range(args.seeds)}
     train = ["--preset", "cpu", "train.minutes=" + str(args.minutes), *RUN, "env.task=" + args.target,
              "train.teachers=" + ",".join(str(d) for d in teachers.values())]
-    procs = {name: start(cli("train", *train, f"train.method={name.split('-')[0]}", f"seed={name[-1]}",
-                             f"logdir={run}"), run.with_suffix(".log")) for name, run in runs.items()}
+    runs, procs = {}, {}
+    for name, *overrides in args.run or [[BASELINE], ["vid2act"]]:
+        if not any(o.startswith("train.method=") for o in overrides):
+            overrides.append(f"train.method={name.split('-')[0]}")
+        for seed in range(args.seeds):
+            run = runs[f"{name}-s{seed}"] = work / f"{name}-s{seed}"
+            procs[run.name] = start(cli("train", *train, *overrides, f"seed={seed}", f"logdir={run}"),
+                                    run.with_suffix(".log"))
     t0 = time.monotonic()
     while any(p.poll() is None for p in procs.values()):
         time.sleep(60)
@@ -136,26 +148,31 @@ def summarize(runs: dict[str, Path], out: Path) -> int:
     for path in report.report(list(runs.values()), out):
         print(f"wrote {path}")
     curves = {name: returns(run) for name, run in runs.items()}  # each metrics.jsonl read once
-    result, ok = {}, True
+    labels = sorted({report.run_label(name) for name in runs}, key=lambda label: label != BASELINE)
     reach = min(steps.max(initial=0) for steps, _, _ in curves.values())
-    for method in ("dreamerv2", "vid2act"):
+    result, ok = {"common_env_steps": int(reach)}, True
+    for label in labels:
         finals, atreach, randoms, reached = [], [], [], []
-        for steps, rets, random in (c for name, c in curves.items() if name.startswith(method)):
+        for steps, rets, random in (c for name, c in curves.items() if report.run_label(name) == label):
             tail = rets[steps >= 0.8 * steps.max()] if len(steps) else np.array([np.nan])
             finals.append(float(tail.mean()))
             atreach.append(float(rets[(steps <= reach) & (steps >= 0.8 * reach)].mean()))
             randoms.append(random)
             reached.append(int(steps.max(initial=0)))
-        result[method] = {"final_return": float(np.mean(finals)), "return_at_common_steps": float(np.mean(atreach)),
-                          "random_return": float(np.mean(randoms)), "max_env_steps": max(reached)}
-        learned = result[method]["final_return"] >= 1.5 * result[method]["random_return"]
+        result[label] = {"final_return": float(np.mean(finals)), "return_at_common_steps": float(np.mean(atreach)),
+                         "random_return": float(np.mean(randoms)), "max_env_steps": max(reached)}
+        learned = result[label]["final_return"] >= 1.5 * result[label]["random_return"]
         ok &= learned
-        print(f"{method}: final return {result[method]['final_return']:.1f} at {result[method]['max_env_steps']} env "
-              f"steps (random policy {result[method]['random_return']:.1f}): {'learned' if learned else 'NOT learned'}")
-    result["common_env_steps"] = int(reach)
+        print(f"{label}: final return {result[label]['final_return']:.1f} at {result[label]['max_env_steps']} env "
+              f"steps (random policy {result[label]['random_return']:.1f}): {'learned' if learned else 'NOT learned'}")
     (out / "learning.json").write_text(json.dumps(result, indent=2))
-    ratio = result["vid2act"]["return_at_common_steps"] / max(result["dreamerv2"]["return_at_common_steps"], 1e-9)
-    print(f"learning run: vid2act / dreamerv2 return at {int(reach)} env steps = {ratio:.2f}x")
+    if BASELINE not in result or len(labels) < 2:
+        print(f"no {BASELINE} run beside the others: no ratio")
+        return 0 if ok else 1
+    base = max(result[BASELINE]["return_at_common_steps"], 1e-9)
+    for label in reversed(labels[1:]):  # the first one last: the headline
+        print(f"learning run: {label} / {BASELINE} return at {int(reach)} env steps = "
+              f"{result[label]['return_at_common_steps'] / base:.2f}x")
     return 0 if ok else 1
 
 

@@ -3,7 +3,8 @@
     vid2act report --runs runs/walker_run-vid2act-s0,runs/walker_run-dreamerv2-s0 --out docs/results
 
 - `learning_curves.png`: training-episode return (and Meta-World success) vs env steps, mean ± std over the seeds
-  of each method (runs grouped by their saved config's `train.method`);
+  of each setting (runs grouped by directory name less a trailing `-s<seed>`: `walker_run-vid2act-s0` and
+  `-s1` share the curve `walker_run-vid2act`);
 - `domain_weights.png`: each source's domain weight over updates, per run (the paper's Figure 8);
 - `prediction-<run>/openloop.png`: the student's open-loop video prediction on its evaluation episodes
   (truth / model / error; after `vid2act eval`), with MSE and PSNR by horizon.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deploy.config import Config, csv, read_config  # noqa: E402
+from deploy.config import Config, csv  # noqa: E402
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -34,18 +36,23 @@ def _curve(rows: list[dict], key: str, x: str = "env_steps") -> tuple[np.ndarray
     return (np.array([p[0] for p in pts]), np.array([p[1] for p in pts])) if pts else (np.array([]), np.array([]))
 
 
-def learning_curves(runs: dict[str, list[dict]], methods: dict[str, str], out: Path, key: str = "actor/return"):
-    """Mean ± std over seeds per method, on a shared grid of env steps."""
+def run_label(name: str) -> str:
+    """The setting a run belongs to: its directory name less a trailing `-s<seed>`."""
+    return re.sub(r"-s\d+$", "", name)
+
+
+def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/return"):
+    """Mean ± std over the seeds of each setting (`run_label`), on a shared grid of env steps."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method in sorted(set(methods.values())):
-        curves = [_curve(rows, key) for name, rows in runs.items() if methods[name] == method]
+    for label in sorted({run_label(name) for name in runs}):
+        curves = [_curve(rows, key) for name, rows in runs.items() if run_label(name) == label]
         curves = [c for c in curves if len(c[0])]
         if not curves:
             continue
         grid = np.linspace(0, min(c[0].max() for c in curves), 50)
         ys = np.stack([np.interp(grid, x, _smooth(y)) for x, y in curves])
         mean, std = ys.mean(0), ys.std(0)
-        ax.plot(grid, mean, label=f"{method} ({len(curves)} seed{'s' * (len(curves) > 1)})")
+        ax.plot(grid, mean, label=f"{label} ({len(curves)} seed{'s' * (len(curves) > 1)})")
         ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel("env steps")
     ax.set_ylabel(key)
@@ -90,10 +97,9 @@ def domain_weights(runs: dict[str, list[dict]], out: Path) -> Path | None:
 def report(run_dirs: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_metrics(d) for d in run_dirs}
-    methods = {d.name: read_config(d / "config.yaml").train.method for d in run_dirs}
-    written = [learning_curves(runs, methods, out / "learning_curves.png")]
+    written = [learning_curves(runs, out / "learning_curves.png")]
     if any("actor/success" in r and r["actor/success"] for rows in runs.values() for r in rows):
-        written.append(learning_curves(runs, methods, out / "success.png", key="actor/success"))
+        written.append(learning_curves(runs, out / "success.png", key="actor/success"))
     if (path := domain_weights(runs, out / "domain_weights.png")) is not None:
         written.append(path)
     for d in run_dirs:
