@@ -72,6 +72,9 @@ def test_eval_and_report(pipeline):
     written = report.report([Path(cfg.logdir)], root / "report")
     assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png"}
     assert all(p.stat().st_size > 1000 for p in written)
+    # seeds of one setting share a curve; variants of a method do not
+    assert report.run_label("walker-vid2act-s12") == report.run_label("walker-vid2act-s0") == "walker-vid2act"
+    assert report.run_label("vid2act-alpha0.3-s0") != report.run_label("vid2act-s0")
 
 
 def test_bad_inputs_fail_clearly(pipeline):
