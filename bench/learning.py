@@ -148,7 +148,7 @@ def summarize(runs: dict[str, Path], out: Path) -> int:
     for path in report.report(list(runs.values()), out):
         print(f"wrote {path}")
     curves = {name: returns(run) for name, run in runs.items()}  # each metrics.jsonl read once
-    labels = sorted({report.run_label(name) for name in runs}, key=lambda label: label != BASELINE)
+    labels = sorted({report.run_label(name) for name in runs}, key=lambda label: (label != BASELINE, label))
     reach = min(steps.max(initial=0) for steps, _, _ in curves.values())
     result, ok = {"common_env_steps": int(reach)}, True
     for label in labels:
