@@ -14,9 +14,9 @@ The encoders run one of two ways (`grouped_convs`, chosen by device unless given
   teachers' filters (N x C out channels), the later ones are grouped convs (groups = N) - so N teachers cost as
   many kernel launches as one;
 - per teacher (the default on a CPU): each teacher's own encoder on the shared frames. A CPU's convs are
-  compute-bound and do the same work either way, and oneDNN's grouped convs timed up to 1.6x slower than N plain
-  ones (`bench/teachers.py` times both). There the encoders are ~75% of the loop, which bounds what batching can
-  save; the bench prints that floor.
+  compute-bound and do the same work either way: over `bench/teachers.py` runs on 2 cores the grouped layout timed
+  0.95-1.14x the per-teacher one at N = 4-8, never reliably faster. There the encoders are ~75% of the loop, which
+  bounds what batching can save; the bench prints that floor.
 `features_loop` is the reference (a Python loop over teachers) for tests and the benchmark. Features use the
 posterior mean / mode (sample=False), so they are deterministic; on CUDA both paths run under bf16 autocast.
 """
