@@ -21,7 +21,7 @@ given, else its name up to the first dash; each run trains in `<work>/<NAME>-s<s
 
 A run has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
 random prefill policy; exit 1 when one has not. Each run's return is compared with dreamerv2's at the env steps
-both reached; the last line is the first run other than dreamerv2 (vid2act by default).
+both reached; the last line is the first other run in name order (vid2act by default).
 """
 from __future__ import annotations
 
