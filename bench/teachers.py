@@ -66,19 +66,16 @@ def timed(fns: dict, reps: int, sync=lambda: None) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-@torch.no_grad()
 def part_fns(pool: TeacherPool, inputs: tuple) -> dict:
-    """One teacher's parts, to time: preprocessing P, conv encoder E, RSSM scan R."""
-    image, action, first = pool._inputs(*inputs)
-    model, x = pool.models[0], preprocess(image)
-    with autocast(pool.device):
-        embed = model.encoder(x).unflatten(0, first.shape)
-
+    """One teacher's parts, to time: preprocessing P, conv encoder E, RSSM scan R (as the pool runs them)."""
     def part(fn):
         def run():
             with torch.no_grad(), autocast(pool.device):
-                fn()
+                return fn()
         return run
+    image, action, first = pool._inputs(*inputs)
+    model, x = pool.models[0], preprocess(image)
+    embed = part(lambda: model.encoder(x))().unflatten(0, first.shape)
     return {"P": part(lambda: preprocess(image)), "E": part(lambda: model.encoder(x)),
             "R": part(lambda: model.observe(embed, action, first, sample=False))}
 

@@ -158,7 +158,7 @@ class TeacherPool:
             embed_NBTE = self._encode(preprocess(image)).unflatten(1, first.shape)  # frames preprocessed once
             post, _ = functional_call(self._rssm_base, self._rssm, (embed_NBTE, action.expand(*lead, -1),
                                                                     first.expand(lead)), {"sample": False})
-        return torch.cat([post["stoch"], post["deter"]], -1).float()  # (N, B, T, F)
+        return self.models[0].features(post).float()  # e_t = concat(stoch, deter) per teacher: (N, B, T, F)
 
     @torch.no_grad()
     def features_loop(self, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
