@@ -1,13 +1,14 @@
 """actors: environments, behaviour policies and the loops that step them (no Ray here; deploy/ places them).
 
 Interface:
+    configs     EnvConfig (`env.*`: .kwargs() for make_env, .repeat, .agent_steps), CollectConfig, BehaviourConfig
     suites      make_env(task, *, size, action_repeat, time_limit, camera, render_mode, seed) -> SuiteEnv
                 (`dmc/walker_walk`, `metaworld/door-lock`), make_state_env, check_task, list_tasks, action_dim,
                 widest_action, UnknownTaskError
     behaviour   parse_policy_mix, assign_policies, make_policy(name, task, action_dim, seed, agents_dir)
-    agents      train_agent / load_agent: DMC state-based SAC behaviour agents (stable-baselines3)
+    agents      train_agent / load_agent: DMC state-based SAC behaviour agents (stable-baselines3), NET_ARCH
     loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy), episode_meta
-    collector   Collector.play(task, policy, seed): one source-dataset episode
+    collector   Collector.play(task, policy, seed): one source-dataset episode; episode_seed
     env_worker  EnvWorker: K envs acting with the latest broadcast Player weights, streaming episodes to a sink
     evaluate    evaluate_episode, summarize: return / success of the policy's mode
 
@@ -16,3 +17,25 @@ A policy is `policy(obs, info) -> actions (K, A)` over values stacked across K e
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must precede the first mujoco import
+
+from actors.agents import NET_ARCH, load_agent, train_agent  # noqa: E402
+from actors.behaviour import assign_policies, make_policy, parse_policy_mix  # noqa: E402
+from actors.collector import Collector, episode_seed  # noqa: E402
+from actors.config import BehaviourConfig, CollectConfig, EnvConfig  # noqa: E402
+from actors.env_worker import EnvWorker  # noqa: E402
+from actors.evaluate import evaluate_episode, summarize  # noqa: E402
+from actors.loop import EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
+from actors.suites import (  # noqa: E402
+    UnknownTaskError,
+    action_dim,
+    check_task,
+    list_tasks,
+    make_env,
+    make_state_env,
+    widest_action,
+)
+
+__all__ = ["NET_ARCH", "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvLoop", "EnvWorker",
+           "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_task", "episode_meta",
+           "episode_seed", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",
+           "make_state_env", "parse_policy_mix", "rollout", "summarize", "train_agent", "widest_action"]

@@ -1,11 +1,12 @@
 """An env actor's work: K environments of the target task acting with the latest broadcast policy.
 
     worker = EnvWorker("dmc/walker_walk", env_kwargs, num_envs=2, spec=agent_spec, sink=replay.insert)
-    worker.set_weights(weights, version)    # when the learner's weight version moves
-    metrics = worker.run(steps=100)         # steps all K envs; finished episodes go to `sink(ep, meta)`
+    metrics = worker.step(100, version, weights)   # adopt weights if `version` moved, then step all K envs 100 times;
+                                                   # finished episodes go to `sink(ep, meta)`
 
-Plain Python: `deploy/` makes it a Ray actor. Episodes reach the sink whole or not at all, so an actor that dies
-loses at most its unfinished episodes. Before the first weights arrive the Player acts at random (prefill).
+Plain Python: runtime/ drives it in-process, deploy/ makes it a Ray actor. Episodes reach the sink whole or not at
+all, so an actor that dies loses at most its unfinished episodes. Before the first weights arrive the Player acts
+at random (prefill).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from actors.loop import Episode, EnvLoop, episode_meta
 from actors.suites import make_env
-from learner.player import Player
+from learner import Player
 
 
 class EnvWorker:
@@ -30,8 +31,11 @@ class EnvWorker:
         self.loop = EnvLoop(self.envs, self.player, self._finished, seed=int(seeds.generate_state(1)[0]))
         self.episodes: list[dict] = []
 
-    def set_weights(self, weights: dict[str, np.ndarray], version: int) -> None:
-        self.player.load(weights, version)
+    def step(self, steps: int, version: int, weights: dict[str, np.ndarray] | None) -> dict[str, float]:
+        """Adopt `weights` when `version` is newer than the policy's, then `run(steps)`."""
+        if weights is not None and version > self.player.version:
+            self.player.load(weights, version)
+        return self.run(steps)
 
     @property
     def version(self) -> int:

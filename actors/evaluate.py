@@ -9,7 +9,7 @@ import numpy as np
 
 from actors.loop import episode_meta, rollout
 from actors.suites import make_env
-from learner.player import Player
+from learner import Player
 
 
 def evaluate_episode(task: str, env_kwargs: dict, spec: dict, weights: dict[str, np.ndarray],

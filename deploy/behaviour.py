@@ -9,7 +9,7 @@ import logging
 
 import torch
 
-from actors.agents import train_agent
+from actors import train_agent
 from deploy.config import Config
 
 log = logging.getLogger(__name__)

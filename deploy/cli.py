@@ -5,7 +5,7 @@
     vid2act pretrain --dataset data/sources/walker_walk --out runs/teachers/walker_walk
     vid2act demo                      # the embedded default, end to end at `smoke` size
     vid2act config --preset cpu model.deter=256      # print the resolved config
-    vid2act config --keys                            # every key with its doc line
+    vid2act config --keys [--preset smoke]           # every key with its value and doc line
 
 Every subcommand takes `--preset {smoke,cpu,paper}` and trailing dotted overrides (`key=value`). Flags such as
 `--episodes` are shorthands for config keys. Each subcommand lives in `deploy/<name>.py` as `run(cfg, args)`.
@@ -20,7 +20,7 @@ import sys
 
 from pathlib import Path
 
-from deploy.config import PRESETS, ConfigError, apply_overrides, load_config, read_config
+from deploy.config import PRESETS, Config, ConfigError, leaves, apply_overrides, load_config, read_config
 
 # subcommand -> (help, {flag: config key}, extra plain arguments)
 COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
@@ -48,7 +48,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         {"--target": "env.task", "--teachers": "train.teachers", "--sources": "train.sources",
          "--method": "train.method", "--steps": "train.steps", "--logdir": "logdir", "--seed": "seed",
          "--device": "device", "--actors": "train.num_actors", "--init-from": "train.init_from"},
-        [],
+        [("--local", {"action": "store_true",
+                      "help": "every part in this one Python process, no Ray (for a debugger); same driver"})],
     ),
     "eval": (
         "evaluation episodes from a run's checkpoint (DMC return, Meta-World success rate)",
@@ -75,7 +76,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
     "config": (
         "print the resolved config, or every key with its doc line",
         {},
-        [("--keys", {"action": "store_true", "help": "list every key, its type, default and meaning"})],
+        [("--keys", {"action": "store_true",
+                     "help": "list every key, its type, value (the preset's with --preset) and meaning"})],
     ),
 }
 
@@ -106,9 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     preset = args.preset or ("smoke" if args.command == "demo" else "cpu")
     flag_overrides = [f"{dest[4:]}={value}" for dest, value in vars(args).items()
                       if dest.startswith("cfg:") and value is not None]
-    if args.command == "config" and args.keys:
-        print(describe_keys())
-        return 0
     overrides = [*flag_overrides, *args.overrides]
     saved = Path(getattr(args, "cfg:logdir", None) or "") / "config.yaml"
     try:
@@ -119,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as error:
         print(f"vid2act {args.command}: {error}", file=sys.stderr)
         return 2
+    if args.command == "config" and args.keys:
+        print(describe_keys(cfg))
+        return 0
     if args.command == "config":
         import yaml
 
@@ -150,26 +152,24 @@ def user_errors() -> tuple[type[BaseException], ...]:
             DatasetError, EpisodeError)
 
 
-def describe_keys() -> str:
-    """Every key with its type, default and doc line (from the attribute docstrings)."""
-    import ast
-    import inspect
-
-    import deploy.config as config_module
-
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(config_module))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            body = node.body
-            for a, b in zip(body, body[1:]):
-                if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
-                    docs[f"{node.name}.{a.target.id}"] = str(b.value.value)
+def describe_keys(cfg: Config) -> str:
+    """Every key of `cfg` with its type, value and doc line (the attribute docstrings of each part's dataclass)."""
     lines = []
-    for key, (owner, name, kind) in config_module._leaves(config_module.Config()).items():
-        doc = docs.get(f"{type(owner).__name__}.{name}", "")
+    for key, (owner, name, kind) in leaves(cfg).items():
+        doc = field_docs(type(owner)).get(name, "")
         lines.append(f"{key:28s} {kind.__name__:6s} {getattr(owner, name)!r:>14}  {doc}")
     return "\n".join(lines)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """{field: doc line} of a dataclass whose fields are each followed by a docstring (read from its source)."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    return {a.target.id: " ".join(str(b.value.value).split()) for a, b in zip(body, body[1:])
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
 
 
 class UserError(RuntimeError):

@@ -16,21 +16,12 @@ import numpy as np
 import ray
 from tqdm import tqdm
 
-from actors.behaviour import assign_policies, make_policy, parse_policy_mix
-from actors.collector import Collector, episode_seed
-from actors.suites import action_dim
+from actors import Collector, action_dim, assign_policies, episode_seed, make_policy, parse_policy_mix
 from deploy.config import Config, ConfigError, save_config
 from deploy.ray_runtime import ensure_ray, remote
-from replay.dataset import DatasetReader, DatasetWriter
+from replay import DatasetReader, DatasetWriter
 
 log = logging.getLogger(__name__)
-
-
-def env_kwargs(cfg: Config) -> dict:
-    """The env settings every dataset of this config shares (recorded in its metadata)."""
-    e = cfg.env
-    return {"size": e.size, "action_repeat": e.action_repeat, "time_limit": e.time_limit, "camera": e.camera,
-            "render_mode": e.render_mode}
 
 
 def plan(cfg: Config) -> list[tuple[str, int, str, int]]:
@@ -77,7 +68,7 @@ def _run(cfg: Config, todo: list, writers: dict, progress: bool) -> None:
     ensure_ray()
     n_actors = min(cfg.collect.num_actors, len(todo))
     actors = [remote(Collector, num_cpus=1, max_restarts=3, max_task_retries=3,
-                     name=f"collector-{i}").remote(cfg.collect.suite, env_kwargs(cfg), cfg.collect.agents,
+                     name=f"collector-{i}").remote(cfg.collect.suite, cfg.env.kwargs(), cfg.collect.agents,
                                                     cfg.collect.medium_noise)
               for i in range(n_actors)]
     queue = list(todo)

@@ -29,7 +29,7 @@ def run(cfg: Config, args) -> int:
     cfg.train.sources = ",".join(str(d) for d in datasets.values())
     cfg.logdir = str(logdir / "student")
     print(f"[3/5] train {cfg.train.method} on {cfg.env.task} -> {cfg.logdir}")
-    summary = train.Trainer(cfg).run()
+    summary = train.train(cfg)
     print(f"      {summary['env_steps']} env steps, {summary['updates']} updates")
     print("[4/5] evaluate")
     result = evaluate.evaluate(cfg, Path(cfg.logdir), cfg.train.eval_episodes)

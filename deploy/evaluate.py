@@ -10,37 +10,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import ray
 
-from actors.evaluate import evaluate_episode, summarize
+from actors import evaluate_episode, summarize
 from deploy.config import Config
 from deploy.ray_runtime import ensure_ray
-from deploy.train import env_kwargs
-from learner import checkpoint
-from replay.dataset import DatasetWriter
-
-
-def checkpoint_policy(run_dir: Path) -> tuple[dict, dict[str, np.ndarray], dict]:
-    """(agent spec, Player weights, sidecar) from a run's learner checkpoint; no unpickling."""
-    info, tensors = checkpoint.load(run_dir / "checkpoint", hint="train the run first (`vid2act train`)")
-    renames = {"model/": "model.", "actor_critic/actor.": "actor.", "vae/": "vae."}
-    weights = {}
-    for key, value in tensors.items():
-        for old, new in renames.items():
-            if key.startswith(old):
-                weights[new + key[len(old):]] = value.numpy()
-    weights["domain"] = np.array(int(np.argmax(info["running_weights"])), np.int64)
-    return info["spec"], weights, info
+from learner import Player
+from replay import DatasetWriter
 
 
 def evaluate(cfg: Config, run_dir: Path, episodes: int) -> dict[str, float]:
-    spec, weights, info = checkpoint_policy(run_dir)
+    player = Player.from_checkpoint(run_dir / "checkpoint")
+    info = player.info
     ensure_ray()
     task = ray.remote(num_cpus=1)(evaluate_episode)
-    weights_ref = ray.put(weights)
+    weights_ref = ray.put(player.weights())
+    spec = player.spec.to_dict()
     seeds = [10_000 + cfg.seed * 1000 + i for i in range(episodes)]
-    played = ray.get([task.remote(cfg.env.task, env_kwargs(cfg), spec, weights_ref, s) for s in seeds])
+    played = ray.get([task.remote(cfg.env.task, cfg.env.kwargs(), spec, weights_ref, s) for s in seeds])
     metas = [meta for _, meta in played]
     suite, name = cfg.env.task.split("/", 1)
     writer = DatasetWriter(run_dir / "eval_episodes", suite=suite, task=name, size=cfg.env.size,

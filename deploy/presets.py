@@ -13,12 +13,12 @@ PRESETS: dict[str, dict[str, object]] = {
         "collect.out": "runs/smoke/sources", "env.time_limit": 100,
         "behaviour.steps": 400, "behaviour.learning_starts": 100, "behaviour.eval_every": 200,
         "behaviour.eval_episodes": 1, "behaviour.batch_size": 32,
-        "model.depth": 4, "model.stoch": 8, "model.deter": 16, "model.hidden": 16, "model.units": 16,
+        "model.depth": 4, "model.stoch": 8, "model.deter": 16, "model.hidden": 16, "model.units": 16, "ac.units": 16,
         "teacher.steps": 20, "teacher.batch": 4, "teacher.seq_len": 10, "teacher.log_every": 5,
         "teacher.checkpoint_every": 10, "teacher.heldout": 1,
         "replay.capacity": 5_000, "replay.batch": 4, "replay.seq_len": 10,
-        "train.steps": 400, "train.prefill": 200, "train.first_updates": 2, "train.horizon": 5,
-        "train.num_actors": 1, "train.sync_every": 2, "train.vae_hidden": 32,
+        "train.steps": 400, "train.prefill": 200, "train.first_updates": 2, "ac.horizon": 5,
+        "train.num_actors": 1, "train.sync_every": 2, "vae.hidden": 32,
         "train.eval_episodes": 1, "train.checkpoint_every": 5, "logdir": "runs/smoke",
     },
     # The config defaults are the `cpu` preset: ~20x cheaper per update than `paper`.
@@ -26,6 +26,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # The authors' settings (released code, DreamerV2 lineage); meant for a GPU.
     "paper": {
         "model.depth": 32, "model.stoch": 50, "model.deter": 200, "model.hidden": 200, "model.units": 400,
+        "ac.units": 400,
         "teacher.steps": 200_000, "teacher.batch": 50,
         "replay.batch": 50, "replay.seq_len": 50, "replay.capacity": 2_000_000,
         "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",

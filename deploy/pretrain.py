@@ -6,25 +6,14 @@ the run's source tasks (`collect.tasks`) and the target (`env.task`), so every t
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from deploy.config import Config, ConfigError, public_dict, save_config
-from learner import model_kwargs
-from replay.dataset import DatasetReader
+from actors import check_task
+from replay import DatasetReader
+from runtime import action_width
 from teachers import Pretrainer, write_report
-
-
-def action_width(cfg: Config, suite: str) -> int:
-    if cfg.model.action_pad:
-        return cfg.model.action_pad
-    from actors.suites import widest_action  # local: keeps this module importable without MuJoCo
-
-    target_suite, target = cfg.env.task.split("/", 1)
-    tasks = cfg.collect.task_list if cfg.collect.suite == suite else []
-    tasks = tasks + ([target] if target_suite == suite else [])
-    return widest_action(suite, tasks or None)
 
 
 def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) -> dict:
@@ -34,17 +23,20 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) ->
     if meta.get("size", cfg.env.size) != cfg.env.size:
         raise ConfigError(f"config env.size: {cfg.env.size} but dataset {dataset} holds "
                           f"{meta['size']}x{meta['size']} frames; pass env.size={meta['size']}")
-    width = action_width(cfg, meta["suite"])
+    target_suite, target = check_task(cfg.env.task)
+    tasks = (cfg.collect.task_list if cfg.collect.suite == meta["suite"] else []) + \
+        ([target] if target_suite == meta["suite"] else [])
+    width = action_width(cfg.model, meta["suite"], tasks)
     if meta["action_dim"] > width:
         raise ConfigError(f"config model.action_pad: {width} is narrower than the dataset's {meta['action_dim']}-d "
                           f"actions; raise it or leave it 0")
     episodes = [ep for ep, _ in reader.load_all()]
     info = {"suite": meta["suite"], "task": meta["task"], "action_dim": meta["action_dim"],
             "manifest_hash": reader.manifest_hash(), "dataset": str(Path(dataset).resolve())}
-    kwargs = model_kwargs(cfg.model, cfg.env.size, width, reward_head=False)
+    kwargs = cfg.model.kwargs(cfg.env.size, width, reward_head=False)
     out = Path(out)
-    trainer = Pretrainer(out, episodes, info, kwargs, device=cfg.device, seed=cfg.seed,
-                         config=public_dict(cfg), **dataclasses.asdict(cfg.teacher))
+    trainer = Pretrainer(out, episodes, info, kwargs, cfg.teacher, device=cfg.device, seed=cfg.seed,
+                         config=public_dict(cfg))
     start = trainer.step
     metrics = trainer.run()
     report = write_report(trainer.model, trainer.heldout_eps, out / "report")

@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deploy.config import Config, csv  # noqa: E402
+from deploy.config import Config  # noqa: E402
+from runtime import split_csv  # noqa: E402
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -110,13 +111,11 @@ def report(run_dirs: list[Path], out: Path) -> list[Path]:
 
 def prediction(run_dir: Path, out: Path) -> Path:
     """The student's open-loop video prediction on the run's evaluation episodes (truth / model / error)."""
-    from learner import WorldModel, checkpoint
-    from replay.dataset import DatasetReader
-    from teachers.report import write_report
+    from learner import Player
+    from replay import DatasetReader
+    from teachers import write_report
 
-    info, tensors = checkpoint.load(run_dir / "checkpoint")
-    model = WorldModel(**info["spec"]["model"])
-    checkpoint.restore({"model": model}, info, tensors, run_dir / "checkpoint")
+    model = Player.from_checkpoint(run_dir / "checkpoint").model
     episodes = [ep for ep, _ in DatasetReader(run_dir / "eval_episodes", skip_corrupt=True).episodes()]
     write_report(model, episodes, out)
     return out / "openloop.png"
@@ -125,7 +124,7 @@ def prediction(run_dir: Path, out: Path) -> Path:
 def run(cfg: Config, args) -> int:
     from deploy.cli import UserError
 
-    dirs = [Path(d) for d in csv(args.runs)] if args.runs else [Path(cfg.logdir)]
+    dirs = [Path(d) for d in split_csv(args.runs)] if args.runs else [Path(cfg.logdir)]
     missing = [str(d) for d in dirs if not (d / "metrics.jsonl").exists()]
     if missing:
         raise UserError(f"no metrics.jsonl in {', '.join(missing)}: pass training run directories")

@@ -1,24 +1,25 @@
-"""The run's services and its Ray-side actor classes: Redis, env actors that pull broadcast weights, run control.
+"""The run's services and the thin Ray layer over runtime/'s objects: Redis, actor wrappers, the Ray executor.
 
-    with replay_service(cfg, run_dir) as url: ...      # embedded redis-server, or cfg.replay.url
-    env = remote(EnvActor, **placement.env_actor(i)).remote(task, env_kwargs, K, spec, url, capacity, seed, i)
-    env.step.remote(steps, version, [weights_ref])     # pulls the weights object only when `version` moved
+    with replay_service(cfg, run_dir, action_dim) as url: ...   # embedded redis-server, or cfg.replay.url
+    env = remote(EnvActor, **placement.env_actor(i)).remote(*env_worker_args(cfg, plan, url, i))
+    learner = remote(LearnerActor, **placement.learner()).remote(**learner_args(cfg, plan, url), teachers=...)
+    Driver(cfg, plan, learner, spawn_env, executor=RayExecutor(), ...)     # the same driver as `--local`
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import ray
 
-from actors.env_worker import EnvWorker
 from deploy.config import Config
 from deploy.redis_server import RedisServer, maxmemory_for
-from replay.client import connect
-from replay.redis_replay import RedisReplay
+from replay import connect
+from runtime import LearnerWorker, ReplayEnvWorker
 
 log = logging.getLogger(__name__)
 CONTROL_NAMESPACE = "vid2act"
@@ -40,24 +41,50 @@ def replay_service(cfg: Config, run_dir: Path, action_dim: int) -> Iterator[str]
         yield server.url
 
 
-class EnvActor(EnvWorker):
-    """An EnvWorker as a Ray actor: streams episodes into the Redis replay, pulls weights when the version moves.
+class EnvActor(ReplayEnvWorker):
+    """A ReplayEnvWorker as a Ray actor: weights arrive as `[ref]` (one object per version, pulled only when this
+    actor is behind), and each result carries the process id so the driver counts restarts."""
 
-    The weights travel as one object in the object store per version; a list wraps its ref so Ray does not fetch
-    it for every call, only when this actor's version is behind.
-    """
-
-    def __init__(self, task: str, env_kwargs: dict, num_envs: int, spec: dict, replay_url: str, capacity: int,
-                 seed: int, worker: int):
-        replay = RedisReplay(connect(replay_url), capacity)
-        super().__init__(task, env_kwargs, num_envs, spec, replay.insert, seed, worker)
-
-    def step(self, steps: int, version: int, weights: list) -> dict[str, float]:
-        if weights and version > self.version:
-            self.set_weights(ray.get(weights[0]), version)
-        metrics = self.run(steps)
-        metrics["actor/pid"] = float(os.getpid())  # a new pid = the actor was restarted
+    def step(self, steps: int, version: int, weights: list | None) -> dict[str, float]:
+        behind = bool(weights) and version > self.version
+        metrics = super().step(steps, version, ray.get(weights[0]) if behind else None)
+        metrics["actor/pid"] = float(os.getpid())
         return metrics
+
+
+class LearnerActor(LearnerWorker):
+    """A LearnerWorker as a Ray actor; says so when Ray assigned a GPU that torch cannot see."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if ray.get_gpu_ids() and self.device.type == "cpu":
+            log.warning("Ray assigned GPU %s to the learner, but torch sees no CUDA device: training on CPU",
+                        ray.get_gpu_ids())
+
+
+class RayExecutor:
+    """The driver's calls as Ray actor calls: futures are object refs; weights are broadcast as one object."""
+
+    def call(self, worker: Any, method: str, *args) -> ray.ObjectRef:
+        return getattr(worker, method).remote(*args)
+
+    def wait(self, futures: list, timeout: float) -> list:
+        return ray.wait(futures, num_returns=1, timeout=timeout)[0]
+
+    def get(self, future: ray.ObjectRef) -> Any:
+        return ray.get(future)
+
+    def publish(self, learner: Any) -> tuple[list, int]:
+        """One object in the store per version; env actors receive its ref (in a list, so Ray does not resolve it
+        for every call) and pull it when they are behind."""
+        weights_ref, version_ref = learner.publish.options(num_returns=2).remote()
+        return [weights_ref], ray.get(version_ref)
+
+    def retire(self, worker: Any) -> None:
+        try:
+            ray.get(worker.close.remote(), timeout=30)
+        finally:
+            ray.kill(worker)
 
 
 class RunControl:

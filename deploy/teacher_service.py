@@ -1,14 +1,11 @@
-"""The frozen teacher pool behind Ray actors. The learner puts a batch in the object store once; each actor (a
-group of the teachers with its own CPU/GPU share) computes its teachers' features; the results concatenate.
+"""The Ray client of the teacher-features protocol: teacher actors (each a `teachers.TeacherService` over a group
+of the teachers, with its own CPU/GPU share) seen by the learner as one `teachers.Teachers`.
 
     handles = start_teacher_actors(dirs, groups=2, num_cpus=1, num_gpus=0.25)
+    teachers = RemoteTeachers(handles)                # request puts the batch in the object store once
     feat_NBTF = remote_features(handles, batch)      # (N, B, T, F) float32 numpy, teachers in `dirs` order
-    teachers = RemoteTeachers(handles)                # the learner's asynchronous view: request now, resolve later
-    teachers = LocalTeachers(TeacherPool.load(dirs))  # the same view of a pool in the learner's own process
 
-`TeacherService` (a `LocalTeachers` that speaks numpy) is a plain class; `deploy.ray_runtime.remote` makes it an
-actor (as deploy/train.py does).
-Domain logic stays in teachers.TeacherPool; this file only decides where it runs.
+Domain logic stays in `teachers/`; this file only decides where it runs.
 """
 from __future__ import annotations
 
@@ -17,51 +14,7 @@ import ray
 import torch
 
 from deploy.ray_runtime import remote
-from teachers import TeacherPool
-from teachers.sources import dataset_pairs
-
-BATCH_KEYS = ("image", "action", "is_first")
-
-
-class LocalTeachers:
-    """The frozen pool in the learner's process (`train.teacher_actors=0`): features computed when requested."""
-
-    def __init__(self, pool: TeacherPool):
-        self.pool, self.feature_size = pool, pool.feature_size
-
-    def check_compatible(self, student_kwargs: dict) -> None:
-        self.pool.check_compatible(student_kwargs)
-
-    def request(self, batch: dict):
-        return self.pool.features(batch["image"], batch["action"], batch["is_first"])
-
-    def resolve(self, handle) -> torch.Tensor:
-        return handle
-
-    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
-        return dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
-
-
-class TeacherService(LocalTeachers):
-    """Actor body: the same view over a group of teacher directories, numpy in and numpy out for Ray."""
-
-    def __init__(self, dirs: list[str], device: str = "cpu", threads: int = 0):
-        if threads:
-            torch.set_num_threads(threads)
-        super().__init__(TeacherPool.load(dirs, device))
-
-    def describe(self) -> dict:
-        return {"n": self.pool.n, "feature_size": self.pool.feature_size, "action_dim": self.pool.action_dim,
-                "kwargs": self.pool.kwargs, "tasks": self.pool.tasks}
-
-    def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """(N_group, B, T, F) float32 for a dict of (B, T, ...) arrays (an object-store ref resolves to it)."""
-        return self.request(batch).float().cpu().numpy()
-
-    def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """The action VAE's (features, actions) of this group's teacher `index` on its source dataset."""
-        feats, actions = super().source_pairs(index, dataset_dir, max_steps, seed)
-        return feats.float().cpu().numpy(), actions.numpy()
+from teachers import BATCH_KEYS, TeacherService, domain_names
 
 
 def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 1, num_gpus: float | None = None,
@@ -98,6 +51,7 @@ class RemoteTeachers:
         self.handles = handles
         described = ray.get([h.describe.remote() for h in handles])
         self.feature_size = described[0]["feature_size"]
+        self.domains = domain_names([task for d in described for task in d["tasks"]])
         self._where = [(h, i) for h, d in zip(handles, described) for i in range(d["n"])]  # teacher -> (actor, i)
 
     def check_compatible(self, student_kwargs: dict) -> None:

@@ -1,32 +1,49 @@
-"""learner: the models and losses, in torch only (no Ray, Redis or environments).
+"""learner: the agent, its models and losses, in torch only (no Ray, Redis or environments).
 
-Interface:
-    WorldModel(image_size, action_dim, *, depth, stoch, discrete, deter, hidden, min_std, units, reward_layers,
-               kl_balance, free_nats, kl_scale, reward_head=True, reward_scale=1.0)
-        .loss(batch) -> (loss, post, metrics)        Eq. 2 (+ reward NLL of Eq. 5)
-        .encode(image_BTHWC) -> embed_BTE
-        .observe(embed_BTE, action_BTA, is_first_BT, state=None, sample=True) -> (post, prior)
-        .imagine(start, policy, horizon) / .predict(start, action_BHA) / .decode(feat_BTF)
-        .features(state) -> e_t = concat(stoch, deter);  .feature_size;  .kwargs (to rebuild it)
-    MLP(inp, out, units, layers)                       heads: reward, actor, critic
-    losses: balanced_kl_loss, state_kl, kl_gaussian, kl_categorical, image_nll, reward_nll
-    pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC)
-    pick_device("auto"|"cpu"|"cuda"), autocast(device)
+The agent (learner/agent.py):
+    METHODS / get_method(name) -> Method        which parts a method uses (teachers? action VAE? uniform weights?)
+    AgentSpec.create(model_cfg, ac_cfg, vae_cfg, method=, image_size=, action_dim=, action_width=, n_domains=)
+    build_parts(spec) -> Parts(model, actor, vae)           the one builder beneath Learner and Player
+    Learner(spec, LearnerConfig, teacher_feature, source_pairs, device, seed)     training (loaded on first use)
+        .update(batch, teacher_NBTF) -> metrics;  .policy_weights() -> (weights, version)
+        .save(dir, **extra);  .restore(dir) -> sidecar;  .init_world_model(teacher_dir)
+    Player(spec) / Player.from_checkpoint(dir)  acting only: .load(weights, version);  player(obs, info) -> (K, A)
+
+Part configs (learner/config.py): WorldModelConfig, ActorCriticConfig, DistillConfig, ActionVAEConfig, LearnerConfig.
+
+Models and helpers:
+    WorldModel(image_size, action_dim, **WorldModelConfig.kwargs(...))  Eq. 1-2 (+ reward NLL of Eq. 5)
+        .loss(batch) -> (loss, post, metrics);  .encode / .observe / .imagine / .predict / .decode / .features
+    pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC), pick_device(name), autocast(device)
+    save_checkpoint / load_checkpoint / read_checkpoint_info / restore_checkpoint / checkpoint_exists,
+    CheckpointError, CHECKPOINT_SIDECAR
 """
+from learner.agent import METHODS, AgentSpec, Method, Parts, build_parts, get_method
 from learner.batch import pad_action, preprocess, to_torch
+from learner.checkpoint import SIDECAR as CHECKPOINT_SIDECAR
+from learner.checkpoint import CheckpointError
+from learner.checkpoint import exists as checkpoint_exists
+from learner.checkpoint import load as load_checkpoint
+from learner.checkpoint import read_info as read_checkpoint_info
+from learner.checkpoint import restore as restore_checkpoint
+from learner.checkpoint import save as save_checkpoint
+from learner.config import ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
 from learner.device import autocast, pick_device
-from learner.losses import balanced_kl_loss, image_nll, kl_categorical, kl_gaussian, reward_nll, state_kl
-from learner.nets import MLP
+from learner.player import Player
 from learner.world_model import WorldModel
 
 
-def model_kwargs(model_cfg, image_size: int, action_dim: int, reward_head: bool) -> dict:
-    """WorldModel keyword arguments from a ModelConfig-like object (plain attributes)."""
-    names = ("depth", "stoch", "discrete", "deter", "hidden", "min_std", "units", "reward_layers", "kl_balance",
-             "free_nats", "kl_scale")
-    return dict(image_size=image_size, action_dim=action_dim, reward_head=reward_head,
-                **{n: getattr(model_cfg, n) for n in names})
+def __getattr__(name: str):
+    """`Learner` is imported on first use, so acting processes (env actors) never load the training code."""
+    if name == "Learner":
+        from learner.learner import Learner
+
+        return Learner
+    raise AttributeError(f"module 'learner' has no attribute {name!r}")
 
 
-__all__ = ["MLP", "WorldModel", "autocast", "balanced_kl_loss", "image_nll", "kl_categorical", "kl_gaussian",
-           "model_kwargs", "pad_action", "pick_device", "preprocess", "reward_nll", "state_kl", "to_torch"]
+__all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "CheckpointError",
+           "DistillConfig", "Learner", "LearnerConfig", "Method", "Parts", "Player", "WorldModel",
+           "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
+           "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
+           "save_checkpoint", "to_torch"]

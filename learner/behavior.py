@@ -1,6 +1,6 @@
 """Behaviour learning in imagination (Eq. 8): DreamerV2's actor-critic with Vid2Act's action guidance.
 
-    ac = ActorCritic(feature_size=F_e, guidance_size=50 or 0, action_dim=A, units=400, actor_layers=4, ...)
+    ac = ActorCritic(parts.actor, feature_size=F_e, cfg=ActorCriticConfig(...), eps=1e-5, clip=100.0)
     metrics = ac.update(world_model, start_state, guide)   # guide(e_NF) -> h_G (N, 50), or None
 
 The actor reads concat(e_t, h_G(e_t)) (h_G: the frozen action VAE's penultimate features for the dominant domain);
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from learner.batch import pad_action
+from learner.config import ActorCriticConfig
 from learner.nets import MLP
 
 
@@ -76,18 +77,15 @@ class Actor(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, feature_size: int, guidance_size: int, action_dim: int, *, units: int, actor_layers: int,
-                 value_layers: int, horizon: int, discount: float, lambda_: float, entropy: float,
-                 slow_target_every: int, actor_lr: float, critic_lr: float, eps: float = 1e-5, clip: float = 100.0):
+    def __init__(self, actor: Actor, feature_size: int, cfg: ActorCriticConfig, *, eps: float, clip: float):
+        """`actor` reads concat(e, h_G) (from `learner.agent.build_parts`); the critic is built here on e alone."""
         super().__init__()
-        self.action_dim, self.guidance_size = action_dim, guidance_size
-        self.horizon, self.discount, self.lambda_, self.entropy = horizon, discount, lambda_, entropy
-        self.slow_target_every, self.clip, self.updates = slow_target_every, clip, 0
-        self.actor = Actor(feature_size + guidance_size, action_dim, units, actor_layers)
-        self.critic = MLP(feature_size, 1, units, value_layers)
+        self.cfg, self.clip, self.updates = cfg, clip, 0
+        self.actor = actor
+        self.critic = MLP(feature_size, 1, cfg.units, cfg.value_layers)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=actor_lr, eps=eps)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, eps=eps)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, eps=eps)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=eps)
 
     def actor_input(self, feat_NF: torch.Tensor, guide: Callable | None) -> torch.Tensor:
         return feat_NF if guide is None else torch.cat([feat_NF, guide(feat_NF)], -1)
@@ -104,7 +102,7 @@ class ActorCritic(nn.Module):
             return pad_action(dist.rsample(), world_model.action_dim)
 
         try:
-            traj = world_model.imagine(start, policy, self.horizon)
+            traj = world_model.imagine(start, policy, self.cfg.horizon)
             feat_NHF = world_model.features(traj)  # (N, H+1, F), gradients flow to the actor through dynamics
             # Heads on 2-D contiguous rows: on a strided (N, H, F) slice the linear layers fall back to a batched
             # matmul with the weight expanded N times (slower forward and backward).
@@ -113,10 +111,10 @@ class ActorCritic(nn.Module):
             value_NH = self.slow_critic(feat_NHF).squeeze(-1)
         finally:
             world_model.requires_grad_(True)
-        target_NH = lambda_return(reward_NH, value_NH, self.discount, self.lambda_)
-        weight_NH = torch.cumprod(torch.full_like(target_NH, self.discount), 1) / self.discount  # 1, g, g^2..
+        target_NH = lambda_return(reward_NH, value_NH, self.cfg.discount, self.cfg.lambda_)
+        weight_NH = torch.cumprod(torch.full_like(target_NH, self.cfg.discount), 1) / self.cfg.discount  # 1, g, g^2..
         entropy_NH = torch.stack(entropies, 1)
-        actor_loss = -(weight_NH * (target_NH + self.entropy * entropy_NH)).mean()
+        actor_loss = -(weight_NH * (target_NH + self.cfg.entropy * entropy_NH)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         nn.utils.clip_grad_norm_(self.actor.parameters(), self.clip)
@@ -130,7 +128,7 @@ class ActorCritic(nn.Module):
         self.critic_opt.step()
 
         self.updates += 1
-        if self.updates % self.slow_target_every == 0:
+        if self.updates % self.cfg.slow_target_every == 0:
             self.slow_critic.load_state_dict(self.critic.state_dict())
         return {"train/actor_loss": actor_loss.detach(), "train/critic_loss": critic_loss.detach(),
                 "train/actor_entropy": entropy_NH.detach().mean(), "train/imag_reward": reward_NH.detach().mean(),

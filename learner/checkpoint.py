@@ -58,6 +58,20 @@ def save(directory: str | Path, parts: dict[str, Part], info: dict, extra: dict[
     _atomic(directory / SIDECAR, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
 
 
+def read_info(directory: str | Path, hint: str = "start over without it, or restore it from a copy") -> dict:
+    """The JSON sidecar of a checkpoint (no tensors read); CheckpointError naming the file when missing, not JSON,
+    or without an integer `step`."""
+    sidecar = Path(directory) / SIDECAR
+    if not sidecar.is_file():
+        raise CheckpointError(f"{sidecar}: missing; is {directory} a checkpoint directory? {hint}")
+    try:
+        info = json.loads(sidecar.read_text())
+        int(info["step"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{sidecar}: unreadable sidecar ({err}); {hint}") from None
+    return info
+
+
 def load(directory: str | Path, hint: str = "start over without it, or restore it from a copy"):
     """(info, tensors) of a checkpoint; CheckpointError naming the file when missing, corrupt or inconsistent."""
     directory = Path(directory)
@@ -65,11 +79,8 @@ def load(directory: str | Path, hint: str = "start over without it, or restore i
     for path in (sidecar, tensors_path):
         if not path.exists():
             raise CheckpointError(f"{path}: missing; is {directory} a checkpoint directory? {hint}")
-    try:
-        info = json.loads(sidecar.read_text())
-        step = int(info["step"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{sidecar}: unreadable sidecar ({err}); {hint}") from None
+    info = read_info(directory, hint)
+    step = int(info["step"])
     try:
         tensors = load_file(str(tensors_path))
         with safe_open(str(tensors_path), "pt") as handle:

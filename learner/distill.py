@@ -19,9 +19,13 @@ class DomainDistiller(nn.Module):
     """f_weight (Eq. 3) and f_distill (Eq. 4) with the weighted distillation loss."""
 
     def __init__(self, teacher_feature: int, student_feature: int, n_teachers: int, weight_floor: float = 0.1,
-                 uniform: bool = False):
+                 uniform: bool = False, domains: list[str] | None = None):
+        """`domains`: names of the teachers' source tasks for the metric keys (default 0..N-1)."""
         super().__init__()
         self.n_teachers, self.weight_floor, self.uniform = n_teachers, weight_floor, uniform
+        self.domains = list(domains) if domains else [str(i) for i in range(n_teachers)]
+        if len(self.domains) != n_teachers:
+            raise ValueError(f"{len(self.domains)} domain names for {n_teachers} teachers")
         self.f_weight = nn.Linear(teacher_feature + student_feature, 1)
         self.f_distill = nn.Linear(teacher_feature, student_feature)
 
@@ -49,8 +53,8 @@ class DomainDistiller(nn.Module):
         loss = (floored_NBT * dist_NBT).mean((1, 2)).sum()
         mean_N = weights_NBT.detach().mean((1, 2))
         metrics = {"train/distill_loss": loss.detach(),
-                   **{f"train/domain_weight/{i}": mean_N[i] for i in range(self.n_teachers)},
-                   **{f"train/distill_dist/{i}": dist_NBT.detach()[i].mean() for i in range(self.n_teachers)}}
+                   **{f"train/domain_weight/{name}": mean_N[i] for i, name in enumerate(self.domains)},
+                   **{f"train/distill_dist/{name}": dist_NBT.detach()[i].mean() for i, name in enumerate(self.domains)}}
         return loss, weights_NBT, metrics
 
 
@@ -60,6 +64,13 @@ class RunningWeights:
     def __init__(self, n: int, decay: float = 0.99):
         self.decay = decay
         self.value = torch.full((n,), 1.0 / n)
+
+    @classmethod
+    def of(cls, value: list[float]) -> RunningWeights:
+        """Running weights restored from their saved values."""
+        running = cls(len(value))
+        running.value = torch.tensor(value, dtype=torch.float32)
+        return running
 
     def update(self, weights_NBT: torch.Tensor) -> torch.Tensor:
         mean_N = weights_NBT.detach().float().mean((1, 2)).cpu()

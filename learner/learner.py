@@ -1,137 +1,84 @@
 """The Vid2Act learner: one batch in, one update of every trained part out (Algorithm 1, lines 5-16).
 
-    learner = Learner(spec, hyper, source_pairs=pairs, device=device)
+    learner = Learner(spec, LearnerConfig(), teacher_feature=F_s, source_pairs=pairs, device="cpu")
     metrics = learner.update(batch, teacher_NBTF)     # teacher features from the frozen pool, or None
-    weights, version = learner.policy_weights()        # what the env actors act with
+    weights, version = learner.policy_weights()        # what the env actors act with (version = updates)
+    learner.save(dir, env_steps=...)                   # every piece of its state; `restore(dir)` takes it back
 
 Per update: the student world model by Eq. 5 (image, reward and balanced KL terms, plus alpha * L_distill of
 Eq. 3-4 against the teachers' own posterior features); the action VAE G by Eq. 7 on a source batch from a domain
 drawn by the running domain weights (line 9); then the actor-critic in imagination by Eq. 8 with G frozen.
-Methods share this code: `dreamerv2` (no teachers, no G), `no_domain_weights` (uniform Eq. 3 weights),
-`no_action_guidance` (no G).
+Which of these a method uses is its `Method` value (learner/agent.py).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from learner.action_vae import ActionVAE
+from learner import checkpoint
+from learner.agent import AgentSpec, Parts, acting_weights, build_parts
 from learner.batch import pad_action, to_torch
 from learner.behavior import ActorCritic
+from learner.config import LearnerConfig
 from learner.device import autocast
 from learner.distill import DomainDistiller, RunningWeights
-from learner.world_model import WorldModel
-
-METHODS = ("vid2act", "dreamerv2", "no_domain_weights", "no_action_guidance")
-
-
-@dataclass
-class AgentSpec:
-    """What it takes to rebuild the acting parts anywhere (learner, env actors, evaluation)."""
-
-    model: dict  # WorldModel kwargs (action_dim = padded width)
-    action_dim: int  # the target's own action width
-    method: str
-    n_domains: int  # teachers / source domains (0 for dreamerv2)
-    units: int
-    actor_layers: int
-    value_layers: int
-    vae_latent: int
-    vae_hidden: int
-
-    @property
-    def guided(self) -> bool:
-        return self.method in ("vid2act", "no_domain_weights") and self.n_domains > 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Hyper:
-    """Optimisation settings of the update (the `train.*` keys)."""
-
-    model_lr: float = 3e-4
-    actor_lr: float = 8e-5
-    critic_lr: float = 8e-5
-    eps: float = 1e-5
-    clip: float = 100.0
-    alpha: float = 1.0
-    weight_floor: float = 0.1
-    horizon: int = 15
-    discount: float = 0.99
-    lambda_: float = 0.95
-    entropy: float = 1e-4
-    slow_target_every: int = 100
-    vae_batch: int = 256
-
-
-def build_acting_parts(spec: AgentSpec):
-    """World model, actor-critic and (when guided) the action VAE for `spec`: shared by Learner and Player."""
-    if spec.method not in METHODS:
-        raise ValueError(f"unknown method {spec.method!r}; choose one of {', '.join(METHODS)}")
-    model = WorldModel(**spec.model)
-    guidance = 50 if spec.guided else 0
-    vae = ActionVAE(model.feature_size, spec.model["action_dim"], spec.n_domains, spec.vae_latent,
-                    spec.vae_hidden) if spec.guided else None
-    return model, guidance, vae
 
 
 class Learner:
-    def __init__(self, spec: AgentSpec, hyper: Hyper, teacher_feature: int = 0,
+    def __init__(self, spec: AgentSpec | dict, config: LearnerConfig | dict | None = None, teacher_feature: int = 0,
                  source_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 device: str | torch.device = "cpu", seed: int = 0):
+                 device: str | torch.device = "cpu", seed: int = 0, domains: list[str] | None = None):
+        """`teacher_feature`: the teachers' feature size F_s (methods with teachers); `source_pairs`: per source
+        domain, (teacher features (M, F_s), actions (M, A)) for G (guided methods), ValueError when missing;
+        `domains`: the source tasks' names, which per-domain metrics carry (default 0..N-1)."""
         torch.manual_seed(seed)
-        self.spec, self.hyper, self.device = spec, hyper, torch.device(device)
-        self.model, guidance, self.vae = build_acting_parts(spec)
+        self.spec, self.config = AgentSpec.from_dict(spec), LearnerConfig.from_dict(config or LearnerConfig())
+        self.device = torch.device(device)
+        cfg, spec = self.config, self.spec
+        self.model, actor, self.vae = build_parts(spec)
         self.model.to(self.device)
-        self.uses_teachers = spec.method != "dreamerv2" and spec.n_domains > 0
-        params = list(self.model.parameters())
         self.distiller = None
-        if self.uses_teachers:
+        if spec.teachers:
             self.distiller = DomainDistiller(teacher_feature, self.model.feature_size, spec.n_domains,
-                                             hyper.weight_floor, uniform=spec.method == "no_domain_weights")
+                                             cfg.distill.weight_floor, uniform=spec.uses.uniform_weights,
+                                             domains=domains)
             self.distiller.to(self.device)
-            params += list(self.distiller.parameters())
-        self.model_opt = torch.optim.Adam(params, lr=hyper.model_lr, eps=hyper.eps)
+        self.model_opt = torch.optim.Adam(self._model_params(), lr=cfg.model.lr, eps=cfg.model.eps)
         self.running = RunningWeights(max(spec.n_domains, 1))
         if self.vae is not None:
             if not source_pairs or len(source_pairs) != spec.n_domains:
                 raise ValueError(f"method {spec.method} needs (teacher feature, action) pairs for each of the "
                                  f"{spec.n_domains} source domains; got {len(source_pairs or [])}")
             self.vae.to(self.device)
-            self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=hyper.model_lr, eps=hyper.eps)
+            self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.model.lr, eps=cfg.model.eps)
             self.source_pairs = [(f.to(self.device), pad_action(a, spec.model["action_dim"]).to(self.device))
                                  for f, a in source_pairs]
-        self.ac = ActorCritic(self.model.feature_size, guidance, spec.action_dim, units=spec.units,
-                              actor_layers=spec.actor_layers, value_layers=spec.value_layers,
-                              horizon=hyper.horizon, discount=hyper.discount, lambda_=hyper.lambda_,
-                              entropy=hyper.entropy, slow_target_every=hyper.slow_target_every,
-                              actor_lr=hyper.actor_lr, critic_lr=hyper.critic_lr, eps=hyper.eps, clip=hyper.clip)
+        self.ac = ActorCritic(actor, self.model.feature_size, cfg.ac, eps=cfg.model.eps, clip=cfg.model.clip)
         self.ac.to(self.device)
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0
 
     # -- one update (Alg. 1, lines 6-16) ---------------------------------------------------------------------
     def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
+        """One update of every part on a batch of (B, T, ...) arrays; `teacher_NBTF` (N, B, T, F_s) when the method
+        distils. Returns `train/` metrics as floats."""
         data = to_torch(batch, self.device)
         metrics: dict[str, torch.Tensor] = {}
         with autocast(self.device):
-            wm_loss, post, wm_metrics = self.model.loss(data)
+            loss, post, wm_metrics = self.model.loss(data)
             metrics.update({f"train/{k}": v for k, v in wm_metrics.items()})
-            loss = wm_loss
-            if self.uses_teachers:
+            if self.distiller is not None:
                 if teacher_NBTF is None:
                     raise ValueError(f"method {self.spec.method} needs teacher features for every batch")
                 teacher = torch.as_tensor(teacher_NBTF, device=self.device)
                 distill, weights_NBT, distill_metrics = self.distiller(teacher, self.model.features(post))
-                loss = loss + self.hyper.alpha * distill  # Eq. 5
+                loss = loss + self.config.distill.alpha * distill  # Eq. 5
                 metrics.update(distill_metrics)
                 self.running.update(weights_NBT)
-        self._step(self.model_opt, loss, list(self.model.parameters()) + self._distiller_params())
+        self._step(self.model_opt, loss, self._model_params())
         if self.vae is not None:
             metrics.update(self._vae_update())
         metrics.update(self.ac.update(self.model, post, self._guide()))
@@ -143,20 +90,20 @@ class Learner:
         out["train/dominant_domain"] = float(self.running.dominant())
         return out
 
-    def _distiller_params(self) -> list:
-        return list(self.distiller.parameters()) if self.distiller is not None else []
+    def _model_params(self) -> list:
+        return list(self.model.parameters()) + (list(self.distiller.parameters()) if self.distiller else [])
 
     def _step(self, opt, loss, params) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(params, self.hyper.clip)
+        nn.utils.clip_grad_norm_(params, self.config.model.clip)
         opt.step()
 
     def _vae_update(self) -> dict[str, torch.Tensor]:
         """Eq. 7 on a source batch from a domain drawn by the running weights (Alg. 1, lines 9-10)."""
         domain = self.running.draw(self.generator)
         feats, actions = self.source_pairs[domain]
-        idx = torch.randint(len(feats), (self.hyper.vae_batch,), generator=self.generator).to(self.device)
+        idx = torch.randint(len(feats), (self.config.vae.batch,), generator=self.generator).to(self.device)
         with torch.no_grad():
             state = self.distiller.distill(feats[idx])  # f_distill(s^i), detached (METHOD step 4)
         domain_B = torch.full((len(idx),), domain, device=self.device)
@@ -175,31 +122,33 @@ class Learner:
                 return self.vae.guidance(feat_NF, domain)
         return guide
 
-    def init_world_model(self, tensors: dict[str, torch.Tensor], where: str) -> None:
-        """Start the student from a pretrained world model's `model/...` tensors (the pretrained-DreamerV2
-        baseline): every part but the reward head, which a teacher lacks, must fit exactly."""
+    def init_world_model(self, directory: str | Path) -> None:
+        """Start the student from the world model of a pretrained (teacher) checkpoint: the pretrained-DreamerV2
+        baseline. Every part but the reward head, which a teacher lacks, must fit exactly; CheckpointError else."""
+        _, tensors = checkpoint.load(directory, hint="pass a teacher directory from `vid2act pretrain`")
         state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
         try:
             missing, unexpected = self.model.load_state_dict(state, strict=False)
         except RuntimeError as err:
-            raise ValueError(f"{where}: the pretrained world model does not fit the student ({err})") from None
+            raise checkpoint.CheckpointError(f"{directory}: the pretrained world model does not fit the student "
+                                             f"({err})") from None
         if unexpected or any(not k.startswith("reward.") for k in missing):
-            raise ValueError(f"{where}: the pretrained world model does not fit the student (missing {missing}, "
-                             f"unexpected {unexpected}); use the model config it was pretrained with")
+            raise checkpoint.CheckpointError(f"{directory}: the pretrained world model does not fit the student "
+                                             f"(missing {missing}, unexpected {unexpected}); use the model config it "
+                                             f"was pretrained with")
 
     # -- weights out, state in and out -------------------------------------------------------------------------
-    def policy_weights(self) -> dict[str, np.ndarray]:
-        """Everything a Player needs, as flat numpy arrays (no pickled objects cross to the env actors)."""
-        weights = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        weights.update({f"actor.{k}": v for k, v in self.ac.actor.state_dict().items()})
-        if self.vae is not None:
-            weights.update({f"vae.{k}": v for k, v in self.vae.state_dict().items()})
-        weights = {k: v.detach().cpu().numpy() for k, v in weights.items()}
-        weights["domain"] = np.array(self.running.dominant(), np.int64)
-        return weights
+    @property
+    def version(self) -> int:
+        """The policy weights' version: the number of updates they have seen (a resumed run continues it)."""
+        return self.updates
 
-    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        """Every stateful part, for checkpoints."""
+    def policy_weights(self) -> tuple[dict[str, np.ndarray], int]:
+        """(weights, version): everything a Player needs as flat numpy arrays (`Player.load` reads them)."""
+        return acting_weights(Parts(self.model, self.ac.actor, self.vae), self.running.dominant()), self.version
+
+    def _parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        """Every stateful module and optimiser, by checkpoint name."""
         parts = {"model": self.model, "model_opt": self.model_opt, "actor_critic": self.ac,
                  "actor_opt": self.ac.actor_opt, "critic_opt": self.ac.critic_opt}
         if self.distiller is not None:
@@ -207,3 +156,29 @@ class Learner:
         if self.vae is not None:
             parts.update(vae=self.vae, vae_opt=self.vae_opt)
         return parts
+
+    def save(self, directory: str | Path, **extra) -> Path:
+        """Write all of the learner's state (modules, optimisers, counters, running weights, spec) to `directory`;
+        `extra` (e.g. `env_steps`) goes into the sidecar beside it."""
+        info = {**extra, "step": self.updates, "ac_updates": self.ac.updates,
+                "running_weights": self.running.value.tolist(), "spec": self.spec.to_dict()}
+        checkpoint.save(directory, self._parts(), info)
+        return Path(directory)
+
+    def restore(self, directory: str | Path) -> dict:
+        """Take back the state `save` wrote; returns the sidecar. The configured learning rates, epsilon and clip
+        apply from here on (what the config says is what runs). CheckpointError naming the file when the checkpoint
+        is missing, corrupt or of another model or method."""
+        info, tensors = checkpoint.load(directory, hint="delete it to start the run over")
+        if info.get("spec") != self.spec.to_dict():
+            raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
+                                             f"use a fresh logdir")
+        checkpoint.restore(self._parts(), info, tensors, directory)
+        self.updates, self.ac.updates = int(info["step"]), int(info["ac_updates"])
+        self.running = RunningWeights.of(info["running_weights"])
+        rates = {"model_opt": self.config.model.lr, "vae_opt": self.config.model.lr,
+                 "actor_opt": self.config.ac.actor_lr, "critic_opt": self.config.ac.critic_lr}
+        for name, part in self._parts().items():
+            for group in getattr(part, "param_groups", []):
+                group.update(lr=rates[name], eps=self.config.model.eps)
+        return info

@@ -1,52 +1,68 @@
 """The inference-only agent the env actors act with (Algorithm 1, lines 19-24).
 
-    player = Player(spec)                       # AgentSpec as a dict: builds the same parts as the Learner
+    player = Player(spec)                       # AgentSpec (or its dict): builds the same parts as the Learner
     player.load(weights, version)               # flat numpy arrays from Learner.policy_weights()
+    player = Player.from_checkpoint(run_dir / "checkpoint", explore=False)     # evaluation: the saved policy
     actions_KA = player(obs, info)              # the env loop's Policy protocol, K envs at once
 
 Keeps each env's recurrent state: filters e_t with the student's posterior q(e_t | e_{t-1}, a_{t-1}, o_t) and
 samples a_t ~ pi(a | e_t, h_G(e_t)) for the broadcast dominant domain. Until the first weights arrive it acts
-uniformly at random (the prefill policy).
+uniformly at random (the prefill policy). Imports no training code.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from learner import checkpoint
 from learner.action_vae import Z_CLIP
+from learner.agent import ACTING_PREFIXES, AgentSpec, Parts, acting_weights, build_parts, load_acting_weights
 from learner.batch import pad_action
-from learner.behavior import Actor
-from learner.learner import AgentSpec, build_acting_parts
+from learner.distill import RunningWeights
 
 
 class Player:
     def __init__(self, spec: dict | AgentSpec, explore: bool = True, seed: int = 0):
-        self.spec = spec if isinstance(spec, AgentSpec) else AgentSpec(**spec)
+        self.spec = AgentSpec.from_dict(spec)
         self.explore = explore
-        self.model, guidance, self.vae = build_acting_parts(self.spec)
-        self.actor = Actor(self.model.feature_size + guidance, self.spec.action_dim, self.spec.units,
-                           self.spec.actor_layers)
+        self.model, self.actor, self.vae = build_parts(self.spec)
         for module in (self.model, self.actor, self.vae):
             if module is not None:
                 module.eval().requires_grad_(False)
         self.version = -1
+        self.info: dict = {}  # the checkpoint sidecar, when made by `from_checkpoint`
         self.domain = torch.tensor(0)
         self.state: dict | None = None
         self.prev_action: torch.Tensor | None = None
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
 
+    @classmethod
+    def from_checkpoint(cls, directory: str | Path, explore: bool = False, seed: int = 0) -> Player:
+        """The policy of a learner checkpoint (`Learner.save`), at its saved version; nothing is unpickled.
+        CheckpointError naming the file when it is missing, corrupt or does not fit its own spec."""
+        info, tensors = checkpoint.load(directory, hint="train the run first (`vid2act train`)")
+        player = cls(info["spec"], explore=explore, seed=seed)
+        weights = {f"{name}.{key[len(prefix):]}": value.numpy() for name, prefix in ACTING_PREFIXES.items()
+                   for key, value in tensors.items() if key.startswith(prefix)}
+        weights["domain"] = np.array(RunningWeights.of(info["running_weights"]).dominant(), np.int64)
+        try:
+            player.load(weights, int(info["step"]))
+        except RuntimeError as err:
+            raise checkpoint.CheckpointError(f"{directory}: the policy does not fit its spec ({err})") from None
+        player.info = info
+        return player
+
     def load(self, weights: dict[str, np.ndarray], version: int) -> None:
-        """Adopt broadcast weights (`model.*`, `actor.*`, `vae.*`, `domain`)."""
-        parts = {"model": self.model, "actor": self.actor, "vae": self.vae}
-        for name, module in parts.items():
-            if module is None:
-                continue
-            state = {k[len(name) + 1:]: torch.tensor(np.asarray(v)) for k, v in weights.items()
-                     if k.startswith(name + ".")}
-            module.load_state_dict(state)
-        self.domain = torch.tensor(int(weights["domain"]))
+        """Adopt broadcast weights (`model.*`, `actor.*`, `vae.*`, `domain`) of `version`."""
+        self.domain = torch.tensor(load_acting_weights(Parts(self.model, self.actor, self.vae), weights))
         self.version = version
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights this player acts with, in the broadcast form `load` takes."""
+        return acting_weights(Parts(self.model, self.actor, self.vae), int(self.domain))
 
     @torch.no_grad()
     def __call__(self, obs: dict[str, np.ndarray], info: dict[str, np.ndarray] | None = None) -> np.ndarray:

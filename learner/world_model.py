@@ -94,14 +94,12 @@ class WorldModel(nn.Module):
         loss = image NLL + kl_scale * balanced KL [+ reward_scale * reward NLL]. Returns (loss, post, metrics);
         metrics are detached scalars.
         """
-        device = next(self.parameters()).device
-        data = to_torch(batch, device)
-        image = data["image"]
-        B, T = image.shape[:2]
-        embed = self.encode(image)
+        data = to_torch(batch, next(self.parameters()).device)  # no copy for tensors already on the device
+        B, T = data["image"].shape[:2]
+        target = preprocess(data["image"])  # uint8 -> float once per update: the encoder's input and the target
+        embed = self.encoder(target).unflatten(0, (B, T))
         post, prior = self.observe(embed, data["action"].float(), data["is_first"])
         feat = self.features(post)
-        target = preprocess(image)
         recon = self.decoder(feat.flatten(0, 1))
         img = image_nll(recon.unflatten(0, (B, T)), target.unflatten(0, (B, T)))
         kl_loss, kl = balanced_kl_loss(post, prior, self.kl_balance, self.free_nats)

@@ -17,10 +17,13 @@ An episode is `dict[str, np.ndarray]` of L frames plus a metadata dict (schema: 
     sampler = Sampler(replay, batch=16, seq_len=50, seed=0) # learner side: prefetch thread + local cache
     limiter = RateLimiter(samples_per_insert=8, min_inserts=2500, error_buffer=4000, counts=replay.counts)
     if limiter.await_sample(16 * 50, timeout=60): batch = sampler.next()
+    n = limiter.samples_due(16 * 50)                        # how many batches are due now (a driver's question)
+    ReplayConfig                                            # the typed `replay.*` config
 
 Knows numpy, pyarrow and redis only: no torch, no Ray.
 """
-from replay.client import ReplayConnectionError, connect
+from replay.client import ReplayConnectionError, connect, mask_url
+from replay.config import ReplayConfig
 from replay.dataset import DatasetError, DatasetReader, DatasetWriter, sample_windows
 from replay.limiter import RateLimiter
 from replay.redis_replay import RedisReplay
@@ -36,7 +39,7 @@ from replay.schema import (
 )
 
 __all__ = [
-    "DatasetError", "DatasetReader", "DatasetWriter", "EpisodeError", "RateLimiter", "RedisReplay",
-    "ReplayConnectionError", "Sampler", "connect", "episode_to_ipc", "episode_to_table", "ipc_to_episode",
+    "DatasetError", "DatasetReader", "DatasetWriter", "EpisodeError", "RateLimiter", "RedisReplay", "ReplayConfig",
+    "ReplayConnectionError", "Sampler", "connect", "mask_url", "episode_to_ipc", "episode_to_table", "ipc_to_episode",
     "sample_windows", "table_to_episode", "validate_episode", "validate_meta",
 ]

@@ -39,6 +39,20 @@ class RateLimiter:
         inserted, sampled = self.counts()
         return inserted + n <= self.min_inserts or (inserted + n) * self.spi - sampled <= self.max_diff
 
+    def samples_due(self, n: int) -> int:
+        """How many samples of `n` steps each may be taken now without waiting (0 before `min_inserts`)."""
+        inserted, sampled = self.counts()
+        if inserted < self.min_inserts:
+            return 0
+        return max(int((inserted * self.spi - self.min_diff - sampled) // n), 0)
+
+    @staticmethod
+    def error_buffer_for(samples_per_insert: float, sample: int, insert: int, inserters: int = 1,
+                         first_samples: int = 1) -> float:
+        """The error buffer that cannot deadlock: it admits the first burst of `first_samples` samples of `sample`
+        steps, any one sample, and one insert of `insert` steps from each of `inserters` at once."""
+        return float(max(first_samples * sample, sample, samples_per_insert * insert * max(inserters, 1)))
+
     def _await(self, ready: Callable[[int], bool], n: int, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not ready(n):

@@ -30,7 +30,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-from learner import WorldModel, autocast, checkpoint, pad_action, pick_device, preprocess, to_torch
+from learner import (
+    CHECKPOINT_SIDECAR,
+    CheckpointError,
+    WorldModel,
+    autocast,
+    load_checkpoint,
+    pad_action,
+    pick_device,
+    preprocess,
+    restore_checkpoint,
+    to_torch,
+)
 
 # WorldModel kwargs that change the computed features; the rest (loss weights, reward head) do not.
 ARCH_KEYS = ("image_size", "depth", "stoch", "discrete", "deter", "hidden", "min_std")
@@ -61,13 +72,13 @@ def _stacked_convs(models: list[WorldModel]) -> list[tuple | None]:
 
 def load_teacher(directory: str | Path, device: str | torch.device = "cpu") -> tuple[WorldModel, dict]:
     """One teacher from its directory, frozen (eval, no gradients): (model, sidecar info + `dir`)."""
-    info, tensors = checkpoint.load(directory, LOAD_HINT)
+    info, tensors = load_checkpoint(directory, LOAD_HINT)
     try:
         model = WorldModel(**info["kwargs"])
     except (KeyError, TypeError) as err:
-        raise checkpoint.CheckpointError(f"{Path(directory) / checkpoint.SIDECAR}: bad model kwargs ({err}); "
-                                         f"{LOAD_HINT}") from None
-    checkpoint.restore({"model": model}, info, tensors, directory)
+        raise CheckpointError(f"{Path(directory) / CHECKPOINT_SIDECAR}: bad model kwargs ({err}); "
+                              f"{LOAD_HINT}") from None
+    restore_checkpoint({"model": model}, info, tensors, directory)
     return model.to(pick_device(str(device))).eval().requires_grad_(False), {**info, "dir": str(directory)}
 
 
@@ -121,6 +132,7 @@ class TeacherPool:
 
     @property
     def tasks(self) -> list[str]:
+        """The source task each teacher was pretrained on (`suite/task`), in pool order."""
         return [f"{i.get('suite', '?')}/{i.get('task', '?')}" for i in self.infos]
 
     def check_compatible(self, student_kwargs: dict) -> None:
@@ -139,6 +151,12 @@ class TeacherPool:
             raise ValueError(f"actions have {data['action'].shape[-1]} dims but the teachers were built for "
                              f"{self.action_dim}; pretrain teachers with a wider model.action_pad")
         return data["image"], pad_action(data["action"].float(), self.action_dim), data["is_first"]
+
+    @torch.no_grad()
+    def teacher_features(self, index: int, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
+        """Teacher `index`'s posterior features on one batch: (B, T, F) float32."""
+        with autocast(self.device):
+            return _teacher_features(self.models[index], *self._inputs(image_BTHWC, action_BTA, is_first_BT)).float()
 
     def _encode(self, x_MCHW: torch.Tensor) -> torch.Tensor:
         """Every teacher's embedding of the shared frames: (M, 3, H, W) -> (N, M, E)."""
@@ -163,6 +181,4 @@ class TeacherPool:
     @torch.no_grad()
     def features_loop(self, image_BTHWC, action_BTA, is_first_BT) -> torch.Tensor:
         """The same as `features`, one teacher at a time (reference path): (N, B, T, F) float32."""
-        image, action, first = self._inputs(image_BTHWC, action_BTA, is_first_BT)
-        with autocast(self.device):
-            return torch.stack([_teacher_features(m, image, action, first) for m in self.models]).float()
+        return torch.stack([self.teacher_features(i, image_BTHWC, action_BTA, is_first_BT) for i in range(self.n)])

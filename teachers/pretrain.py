@@ -1,7 +1,6 @@
 """Pretrain one teacher F^i on one source dataset D_i by Eq. 2 (image log-likelihood + beta * KL, no reward head).
 
-    trainer = Pretrainer(out, episodes, info, model_kwargs, steps=..., batch=..., seq_len=..., lr=..., eps=...,
-                         clip=..., log_every=..., checkpoint_every=..., heldout=..., device="cpu", seed=0)
+    trainer = Pretrainer(out, episodes, info, model_kwargs, TeacherConfig(steps=...), device="cpu", seed=0)
     summary = trainer.run()
 
 `episodes` is a list of episode dicts (L, ...) from the dataset reader; `info` holds suite, task, action_dim and
@@ -19,23 +18,33 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from learner import WorldModel, autocast, checkpoint, pad_action, pick_device
-from replay.dataset import sample_windows
+from learner import (
+    CheckpointError,
+    WorldModel,
+    autocast,
+    checkpoint_exists,
+    load_checkpoint,
+    pad_action,
+    pick_device,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from replay import sample_windows
+from teachers.config import TeacherConfig
 
 RESUME_HINT = "delete the directory to start this teacher over, or restore it from a copy"
 
 
 class Pretrainer:
-    def __init__(self, out: str | Path, episodes: list[dict], info: dict, model_kwargs: dict, *, steps: int,
-                 batch: int, seq_len: int, lr: float, eps: float, clip: float, log_every: int, checkpoint_every: int,
-                 heldout: int, device: str = "cpu", seed: int = 0, config: dict | None = None,
-                 progress: bool = True):
+    def __init__(self, out: str | Path, episodes: list[dict], info: dict, model_kwargs: dict, cfg: TeacherConfig, *,
+                 device: str = "cpu", seed: int = 0, config: dict | None = None, progress: bool = True):
+        """`config`: the run's whole resolved config, saved in the sidecar for the record."""
+        heldout = cfg.heldout
         if len(episodes) <= heldout:
             raise ValueError(f"{len(episodes)} episodes cannot hold out {heldout} for the report and still train; "
                              f"collect more episodes or lower teacher.heldout")
         self.out = Path(out)
-        self.steps, self.batch, self.seq_len, self.clip = steps, batch, seq_len, clip
-        self.log_every, self.checkpoint_every, self.progress = log_every, checkpoint_every, progress
+        self.cfg, self.progress = cfg, progress
         self.device = pick_device(device)
         width = model_kwargs["action_dim"]
         split = len(episodes) - heldout
@@ -49,20 +58,20 @@ class Pretrainer:
                      "heldout": heldout}
         torch.manual_seed(seed)
         self.model = WorldModel(**self.info["kwargs"]).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, eps=eps)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, eps=cfg.eps)
         self.rng = np.random.default_rng(seed)
         self.step = 0
-        if checkpoint.exists(self.out):
+        if checkpoint_exists(self.out):
             self._resume()
 
     def _resume(self) -> None:
-        info, tensors = checkpoint.load(self.out, RESUME_HINT)
+        info, tensors = load_checkpoint(self.out, RESUME_HINT)
         for key in ("kwargs", "manifest_hash"):
             if info.get(key) != self.info.get(key):
-                raise checkpoint.CheckpointError(
+                raise CheckpointError(
                     f"{self.out}: holds a teacher with {key} {info.get(key)}, not {self.info.get(key)} "
                     f"(another model config or dataset); use a fresh --out directory")
-        checkpoint.restore(self._parts(), info, tensors, self.out)
+        restore_checkpoint(self._parts(), info, tensors, self.out)
         torch.set_rng_state(tensors["rng/torch"])
         self.rng.bit_generator.state = info["rng_numpy"]
         self.step = info["step"]
@@ -73,16 +82,16 @@ class Pretrainer:
     def save(self) -> None:
         """Checkpoint now (model, optimiser, step, RNG streams) into `out`."""
         info = {**self.info, "step": self.step, "rng_numpy": self.rng.bit_generator.state}
-        checkpoint.save(self.out, self._parts(), info, extra={"rng/torch": torch.get_rng_state()})
+        save_checkpoint(self.out, self._parts(), info, extra={"rng/torch": torch.get_rng_state()})
 
     def update(self) -> dict[str, float]:
         """One gradient step of Eq. 2 on a freshly sampled batch; returns `teacher/...` metrics."""
-        batch = sample_windows(self.train_eps, self.batch, self.seq_len, self.rng)
+        batch = sample_windows(self.train_eps, self.cfg.batch, self.cfg.seq_len, self.rng)
         with autocast(self.device):
             loss, _, metrics = self.model.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.optimizer.step()
         self.step += 1
         metrics["grad_norm"] = grad_norm
@@ -91,15 +100,15 @@ class Pretrainer:
     def run(self) -> dict[str, float]:
         """Train until `steps`, logging every `log_every` and checkpointing every `checkpoint_every` and at the end."""
         writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
-        bar = tqdm(total=self.steps, initial=self.step, desc=f"teacher {self.info.get('task', '')}",
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"teacher {self.info.get('task', '')}",
                    disable=not self.progress, dynamic_ncols=True)
         metrics: dict[str, float] = {}
         tick, ticked = time.perf_counter(), self.step
         try:
-            while self.step < self.steps:
+            while self.step < self.cfg.steps:
                 metrics = self.update()
                 bar.update(1)
-                if self.step % self.log_every == 0 or self.step == self.steps:
+                if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
                     now = time.perf_counter()
                     metrics["teacher/updates_per_s"] = (self.step - ticked) / max(now - tick, 1e-9)
                     tick, ticked = now, self.step
@@ -107,7 +116,7 @@ class Pretrainer:
                         writer.add_scalar(key, value, self.step)
                     bar.set_postfix(loss=f"{metrics['teacher/loss']:.1f}", img=f"{metrics['teacher/image_nll']:.1f}",
                                     kl=f"{metrics['teacher/kl']:.2f}", ups=f"{metrics['teacher/updates_per_s']:.2f}")
-                if self.step % self.checkpoint_every == 0 or self.step == self.steps:
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
                     writer.flush()
                     self.save()
         finally:

@@ -11,22 +11,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from replay.dataset import DatasetReader
+from replay import DatasetReader
 
 
 @torch.no_grad()
 def source_pairs(pool, index: int, episodes: list[dict], max_steps: int = 20_000, seed: int = 0):
     """(features (M, F), actions (M, A)) of teacher `index` on `episodes`, at most `max_steps` pairs."""
-    model = pool.models[index]
     feats, actions, total = [], [], 0
     order = np.random.default_rng(seed).permutation(len(episodes))
     for i in order:
         ep = episodes[i]
-        image, action, first = pool._inputs(ep["image"][None], ep["action"][None], ep["is_first"][None])
-        post, _ = model.observe(model.encode(image), action, first, sample=False)
-        feat_LF = model.features(post)[0]
+        feat_LF = pool.teacher_features(index, ep["image"][None], ep["action"][None], ep["is_first"][None])[0]
         feats.append(feat_LF[:-1].cpu())
-        actions.append(torch.from_numpy(np.asarray(ep["action"][1:], np.float32)))
+        actions.append(torch.tensor(np.asarray(ep["action"][1:], np.float32)))  # a copy: datasets map read-only
         total += len(feat_LF) - 1
         if total >= max_steps:
             break

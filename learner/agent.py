@@ -1,0 +1,142 @@
+"""The agent definition beneath both `Learner` and `Player`: the methods, the spec, the parts builder.
+
+    method = METHODS["vid2act"]                  # what a method uses: teachers? the action VAE? uniform weights?
+    spec = AgentSpec.create(model_cfg, ac_cfg, vae_cfg, method="vid2act", image_size=64, action_dim=6,
+                            action_width=6, n_domains=2)
+    parts = build_parts(spec)                    # world model, actor, action VAE (or None): the acting parts
+
+Every method runs on the same code path; a `Method` value says which parts it uses, and nothing else decides it.
+The spec is what it takes to rebuild the acting parts anywhere (the learner, env actors, evaluation); it crosses
+processes as a plain dict (`to_dict` / `from_dict`) and is saved in every learner checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from learner.action_vae import GUIDANCE, ActionVAE
+from learner.behavior import Actor
+from learner.config import ActionVAEConfig, ActorCriticConfig, WorldModelConfig
+from learner.world_model import WorldModel
+
+
+@dataclass(frozen=True)
+class Method:
+    """Which parts a method trains and acts with (METHOD.md: the method and its ablations)."""
+
+    name: str
+    teachers: bool
+    """Distils the student from frozen teachers (Eq. 3-5)."""
+    guided: bool
+    """Trains the action VAE G (Eq. 6-7) and feeds h_G to the actor (Eq. 8)."""
+    uniform_weights: bool = False
+    """Eq. 3's domain weights fixed at 1/N (the `no_domain_weights` ablation)."""
+    doc: str = ""
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("vid2act", teachers=True, guided=True, doc="the full method (Eq. 3-8)"),
+    Method("dreamerv2", teachers=False, guided=False, doc="no teachers, no action VAE (`--init-from` for the "
+                                                          "pretrained-DreamerV2 baseline)"),
+    Method("no_domain_weights", teachers=True, guided=True, uniform_weights=True, doc="uniform Eq. 3 weights"),
+    Method("no_action_guidance", teachers=True, guided=False, doc="no VAE features for the actor"),
+)}
+
+
+def get_method(name: str) -> Method:
+    """The `Method` named `name`; ValueError listing the choices otherwise."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+@dataclass
+class AgentSpec:
+    """What it takes to rebuild the acting parts anywhere (learner, env actors, evaluation)."""
+
+    model: dict
+    """`WorldModel` kwargs; `action_dim` there is the padded width every teacher accepts."""
+    action_dim: int
+    """The target's own action width (the actor's output)."""
+    method: str
+    n_domains: int
+    """Teachers / source domains (0 for a method without teachers)."""
+    units: int
+    actor_layers: int
+    value_layers: int
+    vae_latent: int
+    vae_hidden: int
+
+    @classmethod
+    def create(cls, model: WorldModelConfig, ac: ActorCriticConfig, vae: ActionVAEConfig, *, method: str,
+               image_size: int, action_dim: int, action_width: int, n_domains: int) -> AgentSpec:
+        """The spec of a student on `image_size` frames with `action_dim` actions padded to `action_width`."""
+        uses = get_method(method)
+        return cls(model=model.kwargs(image_size, action_width, reward_head=True), action_dim=action_dim,
+                   method=method, n_domains=n_domains if uses.teachers else 0, units=ac.units,
+                   actor_layers=ac.actor_layers, value_layers=ac.value_layers, vae_latent=vae.latent,
+                   vae_hidden=vae.hidden)
+
+    @classmethod
+    def from_dict(cls, data: dict | AgentSpec) -> AgentSpec:
+        return data if isinstance(data, AgentSpec) else cls(**data)
+
+    @property
+    def uses(self) -> Method:
+        return get_method(self.method)
+
+    @property
+    def teachers(self) -> bool:
+        """Distils from teachers (a method that uses them, with at least one)."""
+        return self.uses.teachers and self.n_domains > 0
+
+    @property
+    def guided(self) -> bool:
+        """Acts with h_G of the action VAE."""
+        return self.uses.guided and self.n_domains > 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ACTING_PREFIXES = {"model": "model/", "actor": "actor_critic/actor.", "vae": "vae/"}
+"""Where each acting part's tensors live in a learner checkpoint (`Learner.save` names its parts so)."""
+
+
+class Parts(NamedTuple):
+    """The acting parts: the world model, the actor pi(a | e, h_G) and the action VAE G (None when unguided)."""
+
+    model: WorldModel
+    actor: Actor
+    vae: ActionVAE | None
+
+
+def build_parts(spec: AgentSpec) -> Parts:
+    """World model, actor and (when guided) the action VAE for `spec`: the one builder of Learner and Player."""
+    model = WorldModel(**spec.model)
+    guidance = GUIDANCE if spec.guided else 0
+    vae = ActionVAE(model.feature_size, spec.model["action_dim"], spec.n_domains, spec.vae_latent,
+                    spec.vae_hidden) if spec.guided else None
+    actor = Actor(model.feature_size + guidance, spec.action_dim, spec.units, spec.actor_layers)
+    return Parts(model, actor, vae)
+
+
+def acting_weights(parts: Parts, domain: int) -> dict[str, np.ndarray]:
+    """The broadcast form of the acting parts: flat numpy arrays `model.*`, `actor.*`, `vae.*` and the dominant
+    `domain` (no pickled objects cross to the env actors)."""
+    weights = {f"{name}.{k}": v.detach().cpu().numpy() for name, part in parts._asdict().items() if part is not None
+               for k, v in part.state_dict().items()}
+    weights["domain"] = np.array(domain, np.int64)
+    return weights
+
+
+def load_acting_weights(parts: Parts, weights: dict[str, np.ndarray]) -> int:
+    """Load `acting_weights` into `parts` (RuntimeError when they do not fit); returns the dominant domain."""
+    for name, module in parts._asdict().items():
+        if module is not None:
+            module.load_state_dict({k[len(name) + 1:]: torch.tensor(np.asarray(v)) for k, v in weights.items()
+                                    if k.startswith(name + ".")})
+    return int(weights["domain"])

@@ -1,0 +1,118 @@
+"""The typed configs of the learner's parts, one dataclass per part, a doc line per field.
+
+    WorldModelConfig   the student's and the teachers' world model (Eq. 1-2; model terms of Eq. 5) and its optimiser
+    ActorCriticConfig  behaviour learning in imagination (Eq. 8)
+    DistillConfig      domain-selective distillation (Eq. 3-5)
+    ActionVAEConfig    the action generator G (Eq. 6-7)
+
+`deploy/`'s config tree composes these (`model.*`, `ac.*`, `distill.*`, `vae.*`); the parts read them directly, so
+every field here is settable from the command line and nothing is copied or mapped by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WorldModelConfig:
+    depth: int = 16
+    """Conv encoder/decoder channel multiplier (paper: 32)."""
+    stoch: int = 32
+    """Stochastic state size (Gaussian) or number of categorical variables (discrete)."""
+    discrete: int = 0
+    """Classes per categorical variable; 0 = Gaussian stochastic state (paper: 0, option 32)."""
+    deter: int = 128
+    """GRU deterministic state size (paper: 200)."""
+    hidden: int = 128
+    """RSSM hidden layer size (paper: 200)."""
+    min_std: float = 0.1
+    """Minimum std of the Gaussian stochastic state."""
+    units: int = 200
+    """Reward head width (paper: 400)."""
+    reward_layers: int = 2
+    """Reward head depth."""
+    kl_balance: float = 0.8
+    """KL balancing: weight of the prior side."""
+    free_nats: float = 1.0
+    """Free nats on the batch-mean KL."""
+    kl_scale: float = 1.0
+    """beta in Eq. 2 and Eq. 5."""
+    reward_scale: float = 2.0
+    """Weight of the student's reward NLL in Eq. 5."""
+    action_pad: int = 0
+    """Width actions are zero-padded to so every teacher accepts the target; 0 = the suite's widest."""
+    lr: float = 3e-4
+    """World-model (and distillation heads') Adam learning rate."""
+    eps: float = 1e-5
+    """Adam epsilon of every optimiser of the learner."""
+    clip: float = 100.0
+    """Gradient-norm clip of every optimiser of the learner."""
+
+    def kwargs(self, image_size: int, action_dim: int, reward_head: bool) -> dict:
+        """`WorldModel` keyword arguments for frames of `image_size` and actions padded to `action_dim`."""
+        names = ("depth", "stoch", "discrete", "deter", "hidden", "min_std", "units", "reward_layers",
+                 "kl_balance", "free_nats", "kl_scale")
+        return dict(image_size=image_size, action_dim=action_dim, reward_head=reward_head,
+                    reward_scale=self.reward_scale if reward_head else 1.0, **{n: getattr(self, n) for n in names})
+
+
+@dataclass
+class ActorCriticConfig:
+    units: int = 200
+    """Actor and critic MLP width (paper: 400)."""
+    actor_layers: int = 4
+    """Actor depth."""
+    value_layers: int = 3
+    """Critic depth."""
+    horizon: int = 15
+    """Imagination horizon H."""
+    discount: float = 0.99
+    """gamma."""
+    lambda_: float = 0.95
+    """lambda of the lambda-return."""
+    entropy: float = 1e-4
+    """Actor entropy bonus."""
+    slow_target_every: int = 100
+    """Updates between slow-critic copies."""
+    actor_lr: float = 8e-5
+    """Actor Adam learning rate."""
+    critic_lr: float = 8e-5
+    """Critic Adam learning rate."""
+
+
+@dataclass
+class DistillConfig:
+    alpha: float = 1.0
+    """Weight of L_distill in Eq. 5."""
+    weight_floor: float = 0.1
+    """Floor on the domain weights in Eq. 4."""
+
+
+@dataclass
+class ActionVAEConfig:
+    latent: int = 8
+    """Latent size of G (BCQ: twice the action width)."""
+    hidden: int = 750
+    """Hidden layer size of G's encoder and decoder (BCQ: 750)."""
+    batch: int = 256
+    """(source state, action) pairs per G update."""
+    source_steps: int = 20_000
+    """Most (teacher feature, action) pairs kept per source dataset for G's updates."""
+
+
+@dataclass
+class LearnerConfig:
+    """The learner's part configs together (composed, not copied, by `deploy/`'s config tree)."""
+
+    model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    vae: ActionVAEConfig = field(default_factory=ActionVAEConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict | LearnerConfig) -> LearnerConfig:
+        """Rebuild from `dataclasses.asdict` (how it crosses to a learner in another process)."""
+        if isinstance(data, LearnerConfig):
+            return data
+        return cls(WorldModelConfig(**data["model"]), ActorCriticConfig(**data["ac"]), DistillConfig(**data["distill"]),
+                   ActionVAEConfig(**data["vae"]))

@@ -1,0 +1,125 @@
+"""Builders: what a training run is made of, from config, in plain Python (the same for `--local` and Ray).
+
+    plan = plan_run(cfg)                       # RunError with the fix when the run cannot start as configured
+    worker = LearnerWorker(**learner_args(cfg, plan, url))           # or a Ray actor with the same arguments
+    env = ReplayEnvWorker(*env_worker_args(cfg, plan, url, index=0))  # or a Ray actor with the same arguments
+    limiter = plan.schedule.limiter(replay.counts)
+
+A plan holds the agent spec (the padded action width by `action_width`, the one rule for teachers and students),
+the teacher and source directories, and the `Schedule`: the insert/update arithmetic of the rate limiter.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors import EnvWorker, action_dim, check_task, widest_action
+from learner import AgentSpec, WorldModelConfig, get_method
+from replay import RateLimiter, RedisReplay, connect
+from runtime.config import RunSettings
+from teachers import teacher_info
+
+
+class RunError(RuntimeError):
+    """A run that cannot start as configured; the message says what to change."""
+
+
+def action_width(model: WorldModelConfig, suite: str, tasks: list[str]) -> int:
+    """The width every world model of a run pads actions to: `model.action_pad`, else the widest action among the
+    run's `tasks` of `suite` (its sources and target), so every teacher accepts the target."""
+    return model.action_pad or widest_action(suite, tasks or None)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The run's insert/update arithmetic, in agent steps (RateLimiter units).
+
+    `samples_per_insert`: sampled per inserted step (DreamerV2: one B*T batch per `train_every` env steps);
+    `min_inserts`: the prefill; `sample`: steps per batch (B*T); `insert`: steps per env-worker call;
+    `error_buffer`: the limiter's slack, sized so the first burst, any batch and one call of every worker fit.
+    """
+
+    samples_per_insert: float
+    min_inserts: int
+    sample: int
+    insert: int
+    error_buffer: float
+    repeat: int
+
+    @classmethod
+    def of(cls, cfg: RunSettings) -> Schedule:
+        t, r = cfg.train, cfg.replay
+        repeat, sample = cfg.env.repeat, r.batch * r.seq_len
+        spi = r.samples_per_insert or sample * repeat / t.train_every
+        insert = t.env_chunk * t.envs_per_actor
+        buffer = RateLimiter.error_buffer_for(spi, sample, insert, t.num_actors, first_samples=t.first_updates)
+        return cls(spi, max(t.prefill // repeat, r.seq_len), sample, insert, buffer, repeat)
+
+    def limiter(self, counts: Callable[[], tuple[int, int]]) -> RateLimiter:
+        return RateLimiter(self.samples_per_insert, self.min_inserts, self.error_buffer, counts=counts)
+
+
+@dataclass
+class RunPlan:
+    spec: AgentSpec
+    teachers: list[str]
+    sources: list[str]
+    infos: list[dict]
+    schedule: Schedule
+
+
+def _sources(cfg: RunSettings, infos: list[dict]) -> list[str]:
+    sources = cfg.train.source_list or [i.get("dataset", "") for i in infos]
+    if infos and get_method(cfg.train.method).guided:
+        missing = [s for s in sources if not s or not Path(s).is_dir()]
+        if missing or len(sources) != len(infos):
+            raise RunError(f"the action VAE needs each teacher's source dataset; not found: {missing or '?'}; "
+                           f"pass --sources in teacher order")
+    return sources
+
+
+def plan_run(cfg: RunSettings) -> RunPlan:
+    """The parts of a run, checked before anything starts (teachers, sources, suite, action width)."""
+    method, teachers = get_method(cfg.train.method), cfg.train.teacher_list
+    if method.teachers and not teachers:
+        raise RunError(f"method {method.name} needs teachers: pass --teachers dir1,dir2 (from `vid2act pretrain`), "
+                       f"or use --method dreamerv2")
+    infos = [teacher_info(d) for d in teachers] if method.teachers else []
+    suite, target = check_task(cfg.env.task)
+    for info in infos:
+        if info.get("suite") != suite:
+            raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
+                           f"({cfg.env.task}): use teachers pretrained on {suite} sources")
+    pretrained = infos or ([teacher_info(cfg.train.init_from)] if cfg.train.init_from else [])
+    # teachers (or the pretrained model) fix the width; otherwise the run's own rule
+    width = pretrained[0]["kwargs"]["action_dim"] if pretrained else action_width(cfg.model, suite, [target])
+    spec = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method=method.name, image_size=cfg.env.size,
+                            action_dim=action_dim(cfg.env.task), action_width=width, n_domains=len(infos))
+    return RunPlan(spec, teachers if method.teachers else [], _sources(cfg, infos), infos, Schedule.of(cfg))
+
+
+def learner_args(cfg: RunSettings, plan: RunPlan, url: str) -> dict:
+    """`LearnerWorker` keyword arguments as plain data (they cross to a Ray actor as they are)."""
+    r = cfg.replay
+    return dict(spec=plan.spec.to_dict(), config=dataclasses.asdict(cfg.learner), replay_url=url,
+                capacity=r.capacity, batch=r.batch, seq_len=r.seq_len, prefetch=r.prefetch,
+                teacher_dirs=plan.teachers, source_dirs=plan.sources,
+                checkpoint_dir=str(Path(cfg.logdir) / "checkpoint"), device=cfg.device, seed=cfg.seed,
+                init_from=cfg.train.init_from, threads=cfg.train.learner_threads)
+
+
+class ReplayEnvWorker(EnvWorker):
+    """An env worker whose finished episodes go into the Redis replay at `replay_url`."""
+
+    def __init__(self, task: str, env_kwargs: dict, num_envs: int, spec: dict, replay_url: str, capacity: int,
+                 seed: int, worker: int):
+        super().__init__(task, env_kwargs, num_envs, spec, RedisReplay(connect(replay_url), capacity).insert, seed,
+                         worker)
+
+
+def env_worker_args(cfg: RunSettings, plan: RunPlan, url: str, index: int) -> tuple:
+    """`ReplayEnvWorker` arguments of worker `index`, as plain data."""
+    return (cfg.env.task, cfg.env.kwargs(), cfg.train.envs_per_actor, plan.spec.to_dict(), url, cfg.replay.capacity,
+            cfg.seed, index)

@@ -1,0 +1,79 @@
+"""The typed config of a training run's driver (`train.*`), a doc line per field, and the shape of the whole tree
+the runtime reads (`RunSettings`: what `deploy/`'s config tree composes)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from actors import EnvConfig
+from learner import ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
+from replay import ReplayConfig
+
+
+def split_csv(text: str) -> list[str]:
+    """`"a, b,,c"` -> `["a", "b", "c"]`."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class TrainConfig:
+    method: str = "vid2act"
+    """`vid2act`, `dreamerv2`, `no_domain_weights` or `no_action_guidance` (learner.METHODS)."""
+    teachers: str = ""
+    """Comma-separated teacher directories."""
+    sources: str = ""
+    """Comma-separated source dataset directories for the action VAE (default: those the teachers were trained on)."""
+    teacher_actors: int = 1
+    """Ray actors serving the frozen teachers, each a group of them (0 = in the learner's own process)."""
+    init_from: str = ""
+    """A pretrained world model (a teacher directory) to start the student from: the pretrained-DreamerV2 baseline."""
+    steps: int = 100_000
+    """Env steps (after action repeat) to train for."""
+    minutes: float = 0.0
+    """Wall-clock budget in minutes (0 = none): the run stops there, checkpointed; re-running resumes it."""
+    prefill: int = 2_500
+    """Random env steps before training starts."""
+    train_every: int = 5
+    """Env steps (after action repeat) per update, as DreamerV2 counts them."""
+    first_updates: int = 100
+    """Updates at the first training step."""
+    num_actors: int = 2
+    """Env workers (Ray actors; in-process with `--local`)."""
+    envs_per_actor: int = 1
+    """Environments stepped by each env worker."""
+    env_chunk: int = 50
+    """Agent steps per env-worker call: short enough to pick up new weights and to scale promptly."""
+    learner_threads: int = 0
+    """Torch CPU threads of a learner on CPU (0 = every core of its node: env actors wait on it anyway)."""
+    sync_every: int = 10
+    """Updates between policy-weight broadcasts (also the most updates per learner call)."""
+    eval_episodes: int = 10
+    """Episodes per `vid2act eval`."""
+    checkpoint_every: int = 1_000
+    """Updates between checkpoints."""
+
+    @property
+    def teacher_list(self) -> list[str]:
+        return split_csv(self.teachers)
+
+    @property
+    def source_list(self) -> list[str]:
+        return split_csv(self.sources)
+
+
+class RunSettings(Protocol):
+    """The config tree a run is built from (deploy's `Config` is one)."""
+
+    seed: int
+    device: str
+    logdir: str
+    env: EnvConfig
+    replay: ReplayConfig
+    train: TrainConfig
+    model: WorldModelConfig
+    ac: ActorCriticConfig
+    distill: DistillConfig
+    vae: ActionVAEConfig
+
+    @property
+    def learner(self) -> LearnerConfig: ...

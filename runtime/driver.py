@@ -1,0 +1,183 @@
+"""The driver of Algorithm 1: env workers and the learner kept in ratio, weights broadcast, state checkpointed.
+
+    driver = Driver(cfg, plan, learner, spawn_env, executor=Inline(), replay=replay, on_metrics=sink)
+    summary = driver.run()          # {"env_steps", "updates", "version"}
+
+The driver only decides *what is due*: the rate limiter says how many updates are due and whether a worker may
+insert another chunk; `Every` says when to broadcast weights and checkpoint; `Clock` when to poll for a new worker
+count and when to warn about a stall. *Where* calls run is the executor's business: `Inline` runs each call at once
+in this process (`vid2act train --local`, a debugger, a unit test); deploy's Ray executor sends it to an actor and
+hands back an object ref. The same driver runs both.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from runtime.builders import RunPlan
+from runtime.cadence import Clock, Deadline, Every
+from runtime.config import RunSettings
+
+log = logging.getLogger(__name__)
+STALL_WARNING_S = 120.0
+"""Seconds without any result before the driver says what it is waiting for."""
+
+
+class Executor(Protocol):
+    """Where the driver's calls run: `call` starts one and returns a future; `wait` returns those finished."""
+
+    def call(self, worker: Any, method: str, *args) -> Any: ...
+
+    def wait(self, futures: list, timeout: float) -> list: ...
+
+    def get(self, future: Any) -> Any: ...
+
+    def publish(self, learner: Any) -> tuple[Any, int]:
+        """(what env workers receive as weights, version) of the learner's current policy."""
+
+    def retire(self, worker: Any) -> None:
+        """Stop a worker for good (it closes its envs or its sampler first)."""
+
+
+class _Done:
+    """A finished call (Inline's future)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class Inline:
+    """Runs every call at once in this process: the whole run under one debugger."""
+
+    def call(self, worker: Any, method: str, *args) -> _Done:
+        return _Done(getattr(worker, method)(*args))
+
+    def wait(self, futures: list, timeout: float) -> list:
+        return list(futures)
+
+    def get(self, future: _Done) -> Any:
+        return future.value
+
+    def publish(self, learner: Any) -> tuple[Any, int]:
+        return learner.publish()
+
+    def retire(self, worker: Any) -> None:
+        worker.close()
+
+
+class Driver:
+    """Keeps env workers and one learner in the configured samples-per-insert ratio until the step budget."""
+
+    def __init__(self, cfg: RunSettings, plan: RunPlan, learner: Any, spawn_env: Callable[[int], Any], *,
+                 executor: Executor, replay: Any, on_metrics: Callable[[int, int, dict], None],
+                 wanted_workers: Callable[[], int] | None = None):
+        """`spawn_env(index)` makes env worker `index`; `replay.counts()` -> (inserted, sampled) agent steps;
+        `on_metrics(env_steps, updates, metrics)` receives every result; `wanted_workers()` the requested worker
+        count (default: the configured one)."""
+        self.cfg, self.plan, self.learner, self.spawn_env = cfg, plan, learner, spawn_env
+        self.executor, self.replay, self.on_metrics = executor, replay, on_metrics
+        self.wanted_workers = wanted_workers or (lambda: cfg.train.num_actors)
+        self.schedule = plan.schedule
+        self.limiter = self.schedule.limiter(replay.counts)
+        self.workers: dict[int, Any] = {}
+        self.busy: dict[Any, int] = {}  # future -> worker index
+        self.learner_job: Any = None
+        self.pids: dict[int, float] = {}
+        self.restarts = 0
+
+    # -- the loop ---------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        t, ex = self.cfg.train, self.executor
+        counters = ex.get(ex.call(self.learner, "counters"))
+        self.updates, self.version, self.weights = counters["updates"], counters["version"], None
+        if self.version > 0:  # resumed: act with the restored policy at once
+            self.weights, self.version = ex.publish(self.learner)
+        sync, save = Every(t.sync_every, self.updates), Every(t.checkpoint_every, self.updates)
+        poll, stall, deadline = Clock(0.5), Clock(STALL_WARNING_S), Deadline(60 * t.minutes)
+        wanted = t.num_actors
+        stall.reset()
+        log.info("train: %s on %s, %d teachers, %d env workers", t.method, self.cfg.env.task, len(self.plan.teachers),
+                 wanted)
+        while True:
+            done = self.env_steps() >= t.steps or deadline.passed()
+            if done and self.learner_job is None:
+                break
+            if poll():
+                wanted = self.wanted_workers()
+            self._scale_to(wanted)
+            if not done:
+                self._dispatch()
+            pending = list(self.busy) + ([self.learner_job] if self.learner_job is not None else [])
+            if not pending:
+                inserted, sampled = self.replay.counts()
+                raise RuntimeError(f"nothing to run at {inserted} inserted / {sampled} sampled steps: the rate limiter "
+                                   f"admits neither side (samples_per_insert={self.schedule.samples_per_insert:g}); "
+                                   f"please report")
+            ready = ex.wait(pending, timeout=5.0)
+            if not ready:
+                if stall():
+                    log.warning("no result from %d running calls for %.0f s: are actors pending for resources? see "
+                                "`ray status` and the dashboard's actor list", len(pending), STALL_WARNING_S)
+                continue
+            stall.reset()
+            if ready[0] is self.learner_job:
+                metrics = self._learner_done(ready[0], sync, save)
+            else:
+                metrics = self._env_done(ready[0])
+            self.on_metrics(self.env_steps(), self.updates, metrics)
+        ex.get(ex.call(self.learner, "save", self.env_steps()))
+        return {"env_steps": self.env_steps(), "updates": self.updates, "version": self.version}
+
+    def env_steps(self) -> int:
+        """Env steps collected so far (inserted agent steps times the action repeat)."""
+        return self.replay.counts()[0] * self.schedule.repeat
+
+    def _dispatch(self) -> None:
+        """Start a chunk on every idle worker the limiter admits, and the updates that are due on an idle learner."""
+        ex = self.executor
+        for i, worker in self.workers.items():
+            if i not in self.busy.values() and self.limiter.can_insert(self.schedule.insert):
+                self.busy[ex.call(worker, "step", self.cfg.train.env_chunk, self.version, self.weights)] = i
+        if self.learner_job is None:
+            due = min(self.limiter.samples_due(self.schedule.sample), max(self.cfg.train.sync_every, 1))
+            if due > 0:
+                self.learner_job = ex.call(self.learner, "train", due)
+
+    def _learner_done(self, future: Any, sync: Every, save: Every) -> dict:
+        ex = self.executor
+        metrics, self.learner_job = ex.get(future), None
+        self.updates = int(metrics["train/updates"])
+        if sync(self.updates):
+            self.weights, self.version = ex.publish(self.learner)
+        if save(self.updates):
+            ex.get(ex.call(self.learner, "save", self.env_steps()))
+        return metrics
+
+    def _env_done(self, future: Any) -> dict:
+        worker = self.busy.pop(future)
+        metrics = self.executor.get(future)
+        pid = metrics.pop("actor/pid", None)  # a new pid = the worker's process was restarted
+        self.restarts += int(pid is not None and self.pids.get(worker, pid) != pid)
+        self.pids[worker] = pid
+        metrics["actor/version_lag"] = float(self.version - metrics["actor/version"])
+        metrics["actor/restarts"] = float(self.restarts)
+        metrics["actor/count"] = float(len(self.workers))
+        return metrics
+
+    def _scale_to(self, n: int) -> None:
+        """Start workers up to `n`; retire idle ones beyond it (a busy worker finishes its chunk first)."""
+        while len(self.workers) < n:
+            i = max(self.workers, default=-1) + 1
+            self.workers[i] = self.spawn_env(i)
+        for i in sorted(self.workers, reverse=True)[: max(len(self.workers) - n, 0)]:
+            if i not in self.busy.values():
+                self.executor.retire(self.workers.pop(i))
+
+    def close(self) -> None:
+        """Retire every env worker and the learner (each closes what it opened)."""
+        for worker in [*(self.workers.pop(i) for i in list(self.workers)), self.learner]:
+            try:
+                self.executor.retire(worker)
+            except Exception as error:  # noqa: BLE001 -- a worker already gone: nothing left to close
+                log.debug("retiring %s: %s", worker, error)

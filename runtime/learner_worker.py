@@ -1,0 +1,107 @@
+"""The learner's process: replay batches in, updates and versioned policy weights out.
+
+    worker = LearnerWorker(**learner_args(cfg, plan, url), teachers=None)   # teachers in this process, or a client
+    metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
+    weights, version = worker.publish()
+    worker.save(env_steps)                   # the learner's whole state, in safetensors + JSON
+
+Plain Python around the domain `Learner`: the Redis sampler feeds it and a `teachers.Teachers` implementation (the
+pool in this process, or deploy's client of teacher actors) supplies the frozen teachers' features. The learner
+owns its state: this worker only asks it to save and restore.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from learner import AgentSpec, LearnerConfig, checkpoint_exists, pick_device
+from replay import RedisReplay, Sampler, connect
+from teachers import LocalTeachers, TeacherPool, Teachers
+
+log = logging.getLogger(__name__)
+
+
+def learner_device(name: str = "auto") -> torch.device:
+    """The learner's torch device (`auto`, `cpu`, `cuda[:N]`), logged; a warning when `auto` finds no GPU."""
+    device = pick_device(name)
+    if device.type == "cuda":
+        log.info("learner on %s (%s)", device, torch.cuda.get_device_name(device))
+    elif name == "auto":
+        log.warning("no GPU visible to the learner: training on CPU")
+    return device
+
+
+class LearnerWorker:
+    def __init__(self, spec: dict, config: dict, *, replay_url: str, capacity: int, batch: int, seq_len: int,
+                 prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
+                 teachers: Teachers | None = None, device: str = "cpu", seed: int = 0, init_from: str = "",
+                 threads: int = 0):
+        from learner import Learner  # the training code: loaded where training happens
+
+        self.spec = AgentSpec.from_dict(spec)
+        self.device = learner_device(device)
+        if self.device.type == "cpu":  # Ray starts actors with one torch thread; the CPU learner is the bottleneck
+            torch.set_num_threads(threads or os.cpu_count() or 1)
+            log.info("learner: %d torch threads", torch.get_num_threads())
+        self.checkpoint_dir = Path(checkpoint_dir)
+        config = LearnerConfig.from_dict(config)
+        pairs, feature, domains = None, 0, None
+        if self.spec.teachers:
+            teachers = teachers or LocalTeachers(TeacherPool.load(teacher_dirs, self.device))
+            teachers.check_compatible(self.spec.model)
+            feature, domains = teachers.feature_size, teachers.domains
+            if self.spec.guided:
+                pairs = [teachers.source_pairs(i, d, config.vae.source_steps, seed) for i, d in enumerate(source_dirs)]
+        self.teachers = teachers if self.spec.teachers else None
+        self.learner = Learner(self.spec, config, feature, pairs, self.device, seed, domains=domains)
+        self.replay = RedisReplay(connect(replay_url), capacity)
+        self.sampler = Sampler(self.replay, batch, seq_len, seed=seed, prefetch=prefetch)
+        self.env_steps = 0
+        self._next: tuple | None = None  # (batch, pending teacher features) one update ahead
+        if checkpoint_exists(self.checkpoint_dir):
+            self.env_steps = int(self.learner.restore(self.checkpoint_dir).get("env_steps", 0))
+            log.info("learner resumed from %s at update %d (env step %d)", self.checkpoint_dir, self.learner.updates,
+                     self.env_steps)
+        elif init_from:  # the pretrained-DreamerV2 baseline: start from a pretrained world model
+            self.learner.init_world_model(init_from)
+            log.info("student world model initialised from %s", init_from)
+
+    def _fetch(self) -> tuple:
+        batch = self.sampler.next()
+        return batch, (self.teachers.request(batch) if self.teachers is not None else None)
+
+    def train(self, n_updates: int) -> dict[str, float]:
+        """`n_updates` updates; returns the mean of each metric plus `fps/updates`, `train/updates`, `replay/`."""
+        started, sums = time.perf_counter(), {}
+        for _ in range(n_updates):
+            batch, pending = self._next or self._fetch()
+            self._next = self._fetch()  # overlap: the next batch's teacher features compute while this one trains
+            features = self.teachers.resolve(pending) if pending is not None else None
+            for key, value in self.learner.update(batch, features).items():
+                sums[key] = sums.get(key, 0.0) + value
+        metrics = {k: v / max(n_updates, 1) for k, v in sums.items()}
+        metrics["fps/updates"] = n_updates / (time.perf_counter() - started)
+        metrics["train/updates"] = float(self.learner.updates)
+        metrics.update({k: float(v) for k, v in self.replay.stats().items()})
+        return metrics
+
+    def publish(self) -> tuple[dict[str, np.ndarray], int]:
+        """The current policy weights and their version."""
+        return self.learner.policy_weights()
+
+    def save(self, env_steps: int) -> str:
+        """The learner's state, with the env steps reached; the replay's own position lives in Redis."""
+        self.env_steps = env_steps
+        return str(self.learner.save(self.checkpoint_dir, env_steps=env_steps))
+
+    def counters(self) -> dict[str, int]:
+        return {"updates": self.learner.updates, "version": self.learner.version, "env_steps": self.env_steps}
+
+    def close(self) -> None:
+        self.sampler.close()
+
