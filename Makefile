@@ -10,8 +10,9 @@ setup:
 demo: setup          ## the main job on the embedded default (local Ray, own redis-server, small data)
 	.venv/bin/vid2act demo
 
-test: setup          ## lint, then the whole test suite (real Ray, redis-server, MuJoCo; tiny sizes; ~6 min on 2 cores)
+test: setup          ## lint, import contracts, then the whole test suite (real Ray, redis-server, MuJoCo; tiny sizes)
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q tests
 
 test-fast: setup     ## without the slow cluster suites (job submission, scaling): ~4 min
@@ -19,3 +20,4 @@ test-fast: setup     ## without the slow cluster suites (job submission, scaling
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports

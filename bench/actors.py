@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl .venv/bin/python bench/actors.py [--seconds 20] [--size 64]
 
-1. plain loop: `actors.suites.make_env` stepped with random actions, nothing stored;
+1. plain loop: `actors.make_env` stepped with random actions, nothing stored;
 2. one Ray env actor (`deploy.services.EnvActor`: env loop + Player + Redis insert of every finished episode);
 3. two env actors at once (per-actor rate and total).
 Actors act before the first weights arrive (uniform actions), so the figure is the streaming path's cost, not
@@ -26,7 +26,7 @@ TASK = "dmc/walker_walk"
 
 
 def plain_loop(env_kwargs: dict, seconds: float) -> float:
-    from actors.suites import make_env
+    from actors import make_env
 
     env = make_env(TASK, **env_kwargs, seed=0)
     env.reset(seed=0)
@@ -41,9 +41,11 @@ def plain_loop(env_kwargs: dict, seconds: float) -> float:
     return frames / (time.perf_counter() - start)
 
 
-def actors_rate(n: int, env_kwargs: dict, spec: dict, url: str, seconds: float, weights=None) -> list[float]:
+def actors_rate(n: int, env_kwargs: dict, spec: dict, url: str, seconds: float, weights=None,
+                version: int = -1) -> list[float]:
     """Per-actor agent steps/s over `seconds` of 100-step chunks, each actor with a second chunk queued behind the
-    running one (as a driver keeps them busy: no actor waits for the other or for a round trip)."""
+    running one (as a driver keeps them busy: no actor waits for the other or for a round trip). `weights` (of
+    `version`) go out as one object-store ref, as the driver broadcasts them."""
     import ray
 
     from deploy.ray_runtime import remote
@@ -51,8 +53,7 @@ def actors_rate(n: int, env_kwargs: dict, spec: dict, url: str, seconds: float, 
 
     handles = [remote(EnvActor, num_cpus=1).remote(TASK, env_kwargs, 1, spec, url, 1_000_000, 0, i)
                for i in range(n)]
-    refs = [ray.put(weights)] if weights is not None else []
-    version = 1 if weights is not None else -1
+    refs = [ray.put(weights)] if weights is not None else None
     ray.get([h.step.remote(10, version, refs) for h in handles])  # warm-up: envs built, weights adopted
     steps, start = [0] * n, time.perf_counter()
     running = {h.step.remote(100, version, refs): i for i, h in enumerate(handles) for _ in range(2)}
@@ -79,19 +80,20 @@ def main() -> int:
     from deploy.config import load_config
     from deploy.ray_runtime import local_ray
     from deploy.redis_server import RedisServer
-    from deploy.train import agent_spec
-    from learner.learner import AgentSpec, Hyper, Learner
+    from learner import Learner
+    from runtime import plan_run
 
     env_kwargs = {"size": args.size, "render_mode": "fast"}
     cfg = load_config("cpu", [f"env.task={TASK}", f"env.size={args.size}", "train.method=dreamerv2"])
-    spec = agent_spec(cfg, [])
+    plan = plan_run(cfg)
+    spec = plan.spec.to_dict()
     plain = plain_loop(env_kwargs, args.seconds)
     local_ray()
     with tempfile.TemporaryDirectory() as tmp, RedisServer(tmp) as redis:
         one = actors_rate(1, env_kwargs, spec, redis.url, args.seconds)[0]
         two = actors_rate(2, env_kwargs, spec, redis.url, args.seconds)
-        weights = Learner(AgentSpec(**spec), Hyper()).policy_weights()
-        acting = actors_rate(1, env_kwargs, spec, redis.url, args.seconds, weights)[0]
+        weights, version = Learner(plan.spec, cfg.learner).policy_weights()
+        acting = actors_rate(1, env_kwargs, spec, redis.url, args.seconds, weights, version)[0]
     ray.shutdown()
     print(f"{TASK} at {args.size}x{args.size}, agent steps/s (one rendered frame each):")
     print(f"  plain env loop                  {plain:8.1f}")

@@ -5,7 +5,7 @@
 The issue asks for RLlib first ("a first try of RLlib SAC, new API stack defaults, on 2 busy CPU cores took minutes
 per hundred env steps once learning started: measure it, tune it"), and another maintained library if RLlib cannot
 train walker-walk to a medium return in about 30 CPU-minutes. Every run here is SAC on the state-based env
-(`actors.suites.make_state_env`), one torch thread, at the same update-to-data ratio as SB3's default: one gradient
+(`actors.make_state_env`), one torch thread, at the same update-to-data ratio as SB3's default: one gradient
 step on a batch of 256 per env step (RLlib: `training_intensity` = 256 trained / 1 sampled). Measured, after
 learning has started, for a bounded wall time each:
 
@@ -56,8 +56,7 @@ def bench_sb3(task: str, seconds: float) -> dict:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from actors.agents import NET_ARCH
-    from actors.suites import make_state_env
+    from actors import NET_ARCH, make_state_env
 
     env = make_state_env(task, seed=0)
     model = SAC("MlpPolicy", env, learning_starts=LEARNING_STARTS, batch_size=BATCH, seed=0, verbose=0,
@@ -143,7 +142,7 @@ def main() -> int:
     import ray
     from ray.tune.registry import register_env
 
-    from actors.suites import make_state_env
+    from actors import make_state_env
     from deploy.ray_runtime import local_ray
 
     local_ray()

@@ -4,9 +4,9 @@
 
 1. the peers' default render path at 64x64: dm_control `suite.load` + `physics.render` (DMC walker, quadruped) and
    gymnasium's Meta-World renderer (door-lock), stepping random actions with the same action repeat as ours;
-2. our suite (`actors.suites.make_env`) in `fast` mode (reused mujoco.Renderer, no shadows/reflections) and
+2. our suite (`actors.make_env`) in `fast` mode (reused mujoco.Renderer, no shadows/reflections) and
    `faithful` mode, same tasks;
-3. collection through `actors.collector.Collector`: a plain in-process loop, then 1 and 2 Ray env actors.
+3. collection through `actors.Collector`: a plain in-process loop, then 1 and 2 Ray env actors.
 
 Goals: ours >= 4x the peers' path on walker; one actor >= 0.9x the plain loop; two actors >= 1.7x one actor.
 The last line is the headline; the exit code is 1 when a goal is missed.
@@ -70,7 +70,7 @@ def peer_metaworld(name: str, size: int, seconds: float) -> float:
 
 
 def ours(task: str, size: int, mode: str, seconds: float) -> float:
-    from actors.suites import make_env
+    from actors import make_env
 
     env = make_env(task, size=size, render_mode=mode, seed=0)
     env.reset(seed=0)
@@ -87,7 +87,7 @@ def ours(task: str, size: int, mode: str, seconds: float) -> float:
 
 def collection(actors: int, episodes: int, size: int, time_limit: int) -> float:
     """Frames/s of `episodes` random walker episodes: in-process (actors=0) or over Ray env actors."""
-    from actors.collector import Collector
+    from actors import Collector
 
     env_kwargs = {"size": size, "time_limit": time_limit, "render_mode": "fast"}
     if actors == 0:

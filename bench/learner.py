@@ -7,7 +7,7 @@ at 64x64, beside sheeprl 0.8.4's DreamerV2 at matched model and batch sizes, run
 
 Rows (updates/s, medians over timed updates after warm-up; torch threads = --threads, default 2):
   cpu / paper preset x {dreamerv2: 0 teachers, vid2act: 4 frozen teachers in a TeacherPool}. With teachers the
-  learner pays the pool's feature pass per batch unless it is overlapped (deploy.learner_worker overlaps it with
+  learner pays the pool's feature pass per batch unless it is overlapped (runtime.LearnerWorker overlaps it with
   Ray teacher actors), so both `update alone` and `update + teacher features` are printed.
   matched: ours at sheeprl's DreamerV2 sizes (CNN multiplier 48, stoch 32x32 discrete, deter 200, hidden 200,
   MLPs 400 x 4 for reward, critic and actor), dreamerv2, no teachers; the peer runs `bench/peer_sheeprl.py` in
@@ -38,40 +38,36 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from deploy.config import load_config  # noqa: E402
-from learner import WorldModel, model_kwargs, pick_device  # noqa: E402
-from learner.learner import AgentSpec, Hyper, Learner  # noqa: E402
-from teachers.pool import TeacherPool  # noqa: E402
+from learner import AgentSpec, Learner, WorldModel, pick_device  # noqa: E402
+from teachers import TeacherPool  # noqa: E402
 
 from bench.world_model import A, B, SIZE, T, make_batch  # noqa: E402  (the same B16 x T50 64x64 batch)
 N_TEACHERS = 4
 PEER_VENV = ROOT / ".venv-peer"
 PEER_PINS = (["torch==2.13.0", "sheeprl==0.8.*"], ["dm_control==1.0.28", "mujoco==3.3.0"])  # PEERS.md
-# sheeprl DreamerV2 sizes (PEERS.md): ours with the same widths, MLP heads 400 x 4 as sheeprl's.
+# sheeprl DreamerV2 sizes (PEERS.md): ours with the same widths, MLP heads 400 x 4 as sheeprl's (reward head:
+# model.*; actor and critic: ac.*).
 MATCHED = ["model.depth=48", "model.stoch=32", "model.discrete=32", "model.deter=200", "model.hidden=200",
-           "model.units=400", "model.reward_layers=4", "model.value_layers=4", "model.actor_layers=4"]
+           "model.units=400", "model.reward_layers=4", "ac.units=400", "ac.value_layers=4", "ac.actor_layers=4"]
 
 
 
 def build(preset: str, overrides: list[str], n_teachers: int, device: torch.device):
     """(learner, pool or None) at the preset's sizes; teachers are randomly initialised (cost is what counts)."""
     cfg = load_config(preset, overrides)
-    kwargs = model_kwargs(cfg.model, SIZE, A, reward_head=True)
-    kwargs["reward_scale"] = cfg.train.reward_scale
     method = "vid2act" if n_teachers else "dreamerv2"
-    spec = AgentSpec(model=kwargs, action_dim=A, method=method, n_domains=n_teachers, units=cfg.model.units,
-                     actor_layers=cfg.model.actor_layers, value_layers=cfg.model.value_layers,
-                     vae_latent=cfg.train.vae_latent, vae_hidden=cfg.train.vae_hidden)
-    hyper = Hyper(horizon=cfg.train.horizon, alpha=cfg.train.alpha, weight_floor=cfg.train.weight_floor)
+    spec = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method=method, image_size=SIZE, action_dim=A,
+                            action_width=A, n_domains=n_teachers)
     pool, pairs, feature = None, None, 0
     if n_teachers:
         torch.manual_seed(1)
-        teachers = [WorldModel(**{**kwargs, "reward_head": False}).to(device) for _ in range(n_teachers)]
+        teachers = [WorldModel(**cfg.model.kwargs(SIZE, A, reward_head=False)).to(device) for _ in range(n_teachers)]
         pool = TeacherPool(teachers, [{} for _ in teachers], device)
         feature = pool.feature_size
         gen = torch.Generator().manual_seed(2)
         pairs = [(torch.randn(4000, feature, generator=gen), torch.rand(4000, A, generator=gen) * 2 - 1)
                  for _ in range(n_teachers)]
-    learner = Learner(spec, hyper, feature, pairs, device)
+    learner = Learner(spec, cfg.learner, feature, pairs, device)
     return learner, pool
 
 
@@ -98,8 +94,8 @@ def time_ours(name: str, preset: str, overrides: list[str], n_teachers: int, upd
         if i >= warmup:
             upd.append(t2 - t1)
             feat.append(t1 - t0)
-    params = sum(p.numel() for m in learner.modules().values() if isinstance(m, torch.nn.Module)
-                 for p in m.parameters())
+    modules = (learner.model, learner.distiller, learner.vae, learner.ac)  # every trained module
+    params = sum(p.numel() for m in modules if m is not None for p in m.parameters())
     res = {"update": statistics.median(upd), "update_min": min(upd),
            "features": statistics.median(feat) if pool else 0.0,
            "total": statistics.median([u + f for u, f in zip(upd, feat)])}

@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl .venv/bin/python bench/learning.py [--minutes 55] [--seeds 1] [--out docs/results] \
         [--target dmc/walker_stand --source walker_walk=medium:0.5,expert:0.5 --source cartpole_swingup=random \
-         --agents data/agents] [--run vid2act-alpha0.3 train.alpha=0.3 ...]
+         --agents data/agents] [--run vid2act-alpha0.3 distill.alpha=0.3 ...]
 
 By default: target `dmc/walker_stand` (dense reward, which DreamerV2 learns in tens of thousands of env steps; the
 random policy scores ~140); sources `walker_walk` (the same body, another task; medium and expert episodes from the
@@ -16,7 +16,7 @@ learning curves (training-episode return vs env steps, mean ± std over seeds) a
 `learning_curves.png` and `domain_weights.png`, the numbers to `learning.json`, all in `<out>/learning-<task>/`.
 
 The runs are `dreamerv2` and `vid2act` unless `--run NAME [KEY=VALUE ...]` (repeatable) names others: a sweep,
-e.g. `--run dreamerv2 --run vid2act --run vid2act-alpha0.3 train.alpha=0.3`. A run's method is `train.method` if
+e.g. `--run dreamerv2 --run vid2act --run vid2act-alpha0.3 distill.alpha=0.3`. A run's method is `train.method` if
 given, else its name up to the first dash; each run trains in `<work>/<NAME>-s<seed>`.
 
 A run has learned when its return over the last fifth of its env steps is at least 1.5x its return under the
@@ -44,7 +44,7 @@ BASELINE = "dreamerv2"
 SOURCES = ("walker_walk=medium:0.5,expert:0.5", "cartpole_swingup=random")  # task=policy mix (`vid2act collect`)
 # cpu preset sizes; one env actor per run; an update per 10 env steps, so an hour reaches tens of thousands of steps
 RUN = ["train.num_actors=1", "train.learner_threads=1", "train.train_every=10", "train.checkpoint_every=200",
-       "train.sync_every=20", "train.vae_hidden=256", "replay.capacity=200000"]
+       "train.sync_every=20", "vae.hidden=256", "replay.capacity=200000"]
 
 
 def cli(*args: str) -> list[str]:

@@ -68,8 +68,7 @@ def synthetic_episode(length: int, size: int, action_dim: int, seed: int) -> tup
 def real_episodes(count: int, size: int) -> list[tuple[dict, dict]]:
     """Random-policy dmc/walker_walk episodes rendered by actors/ (fast mode, headless EGL unless MUJOCO_GL is set)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from actors.loop import episode_meta, rollout
-    from actors.suites import make_env
+    from actors import episode_meta, make_env, rollout
 
     env = make_env("dmc/walker_walk", size=size)
     rng = np.random.default_rng(0)

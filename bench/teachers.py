@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deploy.config import load_config
-from learner import WorldModel, autocast, checkpoint, model_kwargs, pick_device, preprocess
+from learner import WorldModel, autocast, pick_device, preprocess, save_checkpoint
 from teachers import TeacherPool
 
 B, T, SIZE, A = 16, 50, 64, 6
@@ -33,11 +33,11 @@ GOAL = 0.8
 
 
 def make_teachers(root: Path, n: int) -> list[str]:
-    kwargs = model_kwargs(load_config("cpu").model, SIZE, A, reward_head=False)
+    kwargs = load_config("cpu").model.kwargs(SIZE, A, reward_head=False)
     dirs = []
     for i in range(n):
         torch.manual_seed(i)
-        checkpoint.save(root / f"t{i}", {"model": WorldModel(**kwargs)}, {"step": 0, "kwargs": kwargs})
+        save_checkpoint(root / f"t{i}", {"model": WorldModel(**kwargs)}, {"step": 0, "kwargs": kwargs})
         dirs.append(str(root / f"t{i}"))
     return dirs
 

@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-SIZES = {"cpu": ["env.time_limit=400", "teacher.heldout=2", "train.vae_hidden=64"],
+SIZES = {"cpu": ["env.time_limit=400", "teacher.heldout=2", "vae.hidden=64"],
          "tiny": ["env.size=32", "env.time_limit=400", "model.depth=8", "model.stoch=16", "model.deter=64",
-         "model.hidden=64", "model.units=64", "replay.batch=8", "replay.seq_len=32", "teacher.batch=8",
-         "teacher.seq_len=32", "teacher.heldout=2", "train.vae_hidden=64", "train.horizon=8"]}
+         "model.hidden=64", "model.units=64", "ac.units=64", "replay.batch=8", "replay.seq_len=32",
+         "teacher.batch=8", "teacher.seq_len=32", "teacher.heldout=2", "vae.hidden=64", "ac.horizon=8"]}
 
 
 def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
@@ -41,15 +41,14 @@ def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
     return collect.collect(cfg, progress=False)
 
 
-def train_student(cfg, method: str, pool, sources: list[str], target_eps: list, updates: int, seed: int):
-    from deploy.train import agent_spec, hyper
-    from learner.learner import AgentSpec, Hyper, Learner
-    from replay.dataset import sample_windows
+def train_student(cfg, method: str, pool, teachers: list[str], target_eps: list, updates: int, seed: int):
+    from learner import Learner
+    from replay import sample_windows
+    from runtime import plan_run
 
-    cfg.train.method = method
-    infos = [] if pool is None else [{"suite": "dmc", "kwargs": pool.kwargs, "task": t} for t in sources]
-    spec = AgentSpec(**agent_spec(cfg, infos))
-    learner = Learner(spec, Hyper(**hyper(cfg)), pool.feature_size if pool else 0, None, "cpu", seed)
+    cfg.train.method, cfg.train.teachers = method, ",".join(teachers)
+    spec = plan_run(cfg).spec  # the run's own rule: the teachers' action width, else model.action_pad
+    learner = Learner(spec, cfg.learner, pool.feature_size if pool else 0, None, "cpu", seed)
     rng, history = np.random.default_rng(seed), []
     for step in range(updates):
         batch = sample_windows(target_eps, cfg.replay.batch, cfg.replay.seq_len, rng)
@@ -83,9 +82,8 @@ def main() -> int:
     from deploy import pretrain
     from deploy.config import load_config
     from deploy.ray_runtime import local_ray
-    from replay.dataset import DatasetReader
-    from teachers import TeacherPool
-    from teachers.report import write_report
+    from replay import DatasetReader
+    from teachers import TeacherPool, write_report
 
     work, out, target_task, names = Path(args.work) / args.target, Path(args.out), args.target, args.sources.split(",")
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +105,7 @@ def main() -> int:
     results = {}
     # Dynamics only: `no_action_guidance` is vid2act's world model (Eq. 3-5) without the action VAE.
     for method in ("no_action_guidance", "dreamerv2"):
-        learner, history = train_student(cfg, method, pool if method != "dreamerv2" else None, names, train_eps,
+        learner, history = train_student(cfg, method, pool if method != "dreamerv2" else None, teachers, train_eps,
                                          args.updates, cfg.seed)
         report = write_report(learner.model, heldout, work / f"openloop-{method}", context=5, horizon=45)
         results[method] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}

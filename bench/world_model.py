@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deploy.config import load_config
-from learner import WorldModel, autocast, model_kwargs, pick_device
+from learner import WorldModel, autocast, pick_device
 
 B, T, SIZE, A = 16, 50, 64, 6
 
@@ -34,7 +34,7 @@ def make_batch(seed: int = 0) -> dict[str, np.ndarray]:
 
 def updates_per_s(preset: str, updates: int, device: torch.device) -> float:
     torch.manual_seed(0)
-    model = WorldModel(**model_kwargs(load_config(preset).model, SIZE, A, reward_head=True)).to(device)
+    model = WorldModel(**load_config(preset).model.kwargs(SIZE, A, reward_head=True)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=3e-4, eps=1e-5)
     batch = make_batch()
 

@@ -142,11 +142,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input and what to do: printed without a traceback (VID2ACT_DEBUG=1 shows it)."""
-    from actors.suites import UnknownTaskError
-    from learner.checkpoint import CheckpointError
-    from replay.client import ReplayConnectionError
-    from replay.dataset import DatasetError
-    from replay.schema import EpisodeError
+    from actors import UnknownTaskError
+    from learner import CheckpointError
+    from replay import DatasetError, EpisodeError, ReplayConnectionError
 
     return (UserError, ConfigError, FileNotFoundError, UnknownTaskError, CheckpointError, ReplayConnectionError,
             DatasetError, EpisodeError)

@@ -27,7 +27,7 @@ import ray
 import torch
 
 from deploy.ray_runtime import remote
-from learner.device import pick_device
+from learner import pick_device
 
 ENV, TEACHER, LEARNER = "env", "teacher", "learner"
 """The custom resources a cluster declares so each part lands on its nodes."""

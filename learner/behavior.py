@@ -1,6 +1,6 @@
 """Behaviour learning in imagination (Eq. 8): DreamerV2's actor-critic with Vid2Act's action guidance.
 
-    ac = ActorCritic(parts.actor, feature_size=F_e, cfg=ActorCriticConfig(...), eps=1e-5, clip=100.0)
+    ac = ActorCritic(parts.actor, MLP(F_e, 1, units, layers), ActorCriticConfig(...), eps=1e-5, clip=100.0)
     metrics = ac.update(world_model, start_state, guide)   # guide(e_NF) -> h_G (N, 50), or None
 
 The actor reads concat(e_t, h_G(e_t)) (h_G: the frozen action VAE's penultimate features for the dominant domain);
@@ -77,12 +77,12 @@ class Actor(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, actor: Actor, feature_size: int, cfg: ActorCriticConfig, *, eps: float, clip: float):
-        """`actor` reads concat(e, h_G) (from `learner.agent.build_parts`); the critic is built here on e alone."""
+    def __init__(self, actor: Actor, critic: MLP, cfg: ActorCriticConfig, *, eps: float, clip: float):
+        """`actor` reads concat(e, h_G), `critic` reads e alone (both sized by the agent spec); `cfg` holds the
+        optimisation settings (the spec, not `cfg`, decides the widths)."""
         super().__init__()
         self.cfg, self.clip, self.updates = cfg, clip, 0
-        self.actor = actor
-        self.critic = MLP(feature_size, 1, cfg.units, cfg.value_layers)
+        self.actor, self.critic = actor, critic
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, eps=eps)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=eps)

@@ -25,6 +25,7 @@ from learner.behavior import ActorCritic
 from learner.config import LearnerConfig
 from learner.device import autocast
 from learner.distill import DomainDistiller, RunningWeights
+from learner.nets import MLP
 
 
 class Learner:
@@ -56,7 +57,8 @@ class Learner:
             self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.model.lr, eps=cfg.model.eps)
             self.source_pairs = [(f.to(self.device), pad_action(a, spec.model["action_dim"]).to(self.device))
                                  for f, a in source_pairs]
-        self.ac = ActorCritic(actor, self.model.feature_size, cfg.ac, eps=cfg.model.eps, clip=cfg.model.clip)
+        critic = MLP(self.model.feature_size, 1, spec.units, spec.value_layers)
+        self.ac = ActorCritic(actor, critic, cfg.ac, eps=cfg.model.eps, clip=cfg.model.clip)
         self.ac.to(self.device)
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0

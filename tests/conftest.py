@@ -59,3 +59,19 @@ def _episode(length: int = 20, size: int = 16, action_dim: int = 3, seed: int = 
 def make_episode():
     """`make_episode(length=20, size=16, action_dim=3, seed=0, terminal=False, task=...) -> (ep, meta)`."""
     return _episode
+
+
+def _batch(B: int, T: int, size: int, action_dim: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    first = np.zeros((B, T), bool)
+    first[:, 0] = True
+    return dict(image=rng.integers(0, 255, (B, T, size, size, 3), dtype=np.uint8),
+                action=rng.uniform(-1, 1, (B, T, action_dim)).astype(np.float32),
+                reward=rng.random((B, T)).astype(np.float32), is_first=first, is_last=np.zeros((B, T), bool),
+                is_terminal=np.zeros((B, T), bool))
+
+
+@pytest.fixture
+def make_batch():
+    """`make_batch(B, T, size, action_dim, seed=0)` -> a training batch of random (B, T, ...) arrays."""
+    return _batch

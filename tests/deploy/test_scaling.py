@@ -1,7 +1,7 @@
 """Scaling env actors while a run goes on, and a crashed env actor: no finished episode is lost.
 
-One smoke dreamerv2 run (a `Trainer` in a thread of this process, on a local 2-CPU Ray) goes through four phases,
-driven from the test through the same paths an operator uses:
+One smoke dreamerv2 run (`deploy.train.train` in a thread of this process, on a local 2-CPU Ray) goes through four
+phases, driven from the test through the same paths an operator uses:
 
 1. one env actor (the preset's count);
 2. `deploy.scale.scale(run, 2)` (what `vid2act scale --actors 2` calls): a second actor starts and streams episodes;
@@ -24,9 +24,8 @@ import pytest
 from deploy.config import load_config
 from deploy.redis_server import RedisServer
 from deploy.scale import scale
-from deploy.train import Trainer
-from replay.client import connect
-from replay.redis_replay import RedisReplay
+from deploy.train import train
+from replay import RedisReplay, connect
 
 pytestmark = pytest.mark.slow
 
@@ -95,13 +94,13 @@ def scaled_run(ray_local, tmp_path_factory):
     cfg = load_config("smoke", [f"logdir={run_dir}", *OVERRIDES]).validate()
     outcome: dict = {}
 
-    def train():
+    def run():
         try:
-            outcome["summary"] = Trainer(cfg).run()
+            outcome["summary"] = train(cfg)
         except BaseException as error:  # reported by the test
             outcome["error"] = error
 
-    thread = threading.Thread(target=train, name="trainer", daemon=True)
+    thread = threading.Thread(target=run, name="trainer", daemon=True)
     started = time.monotonic()
     thread.start()
     watch, seen = Watch(run_dir, thread, cfg.replay.capacity), {}

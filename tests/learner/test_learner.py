@@ -6,8 +6,7 @@ import torch
 from learner.action_vae import ActionVAE
 from learner.behavior import lambda_return
 from learner.distill import DomainDistiller
-from learner.learner import AgentSpec, Hyper, Learner
-from learner.player import Player
+from learner import ActionVAEConfig, ActorCriticConfig, AgentSpec, Learner, LearnerConfig, Player
 
 B, T, S, A, FT = 3, 6, 32, 6, 20
 
@@ -20,14 +19,10 @@ def spec(method="vid2act", n=2):
                      units=12, actor_layers=2, value_layers=2, vae_latent=4, vae_hidden=16)
 
 
-def batch(seed=0):
-    rng = np.random.default_rng(seed)
-    first = np.zeros((B, T), bool)
-    first[:, 0] = True
-    return dict(image=rng.integers(0, 255, (B, T, S, S, 3), dtype=np.uint8),
-                action=rng.uniform(-1, 1, (B, T, A)).astype(np.float32),
-                reward=rng.random((B, T)).astype(np.float32), is_first=first, is_last=np.zeros((B, T), bool),
-                is_terminal=np.zeros((B, T), bool))
+def hyper(horizon=3, vae_batch=16, **ac) -> LearnerConfig:
+    return LearnerConfig(ac=ActorCriticConfig(horizon=horizon, **ac), vae=ActionVAEConfig(batch=vae_batch))
+
+
 
 
 def pairs(n=2, m=50):
@@ -89,21 +84,21 @@ def test_lambda_return_matches_hand_computation():
 
 
 @pytest.mark.parametrize("method", ["vid2act", "dreamerv2", "no_domain_weights", "no_action_guidance"])
-def test_every_method_updates_from_one_code_path(method):
+def test_every_method_updates_from_one_code_path(method, make_batch):
     s = spec(method)
-    learner = Learner(s, Hyper(horizon=3, vae_batch=16), FT, pairs() if s.guided else None)
+    learner = Learner(s, hyper(), FT, pairs() if s.guided else None)
     teacher = None if method == "dreamerv2" else torch.randn(2, B, T, FT)
     before = {k: v.clone() for k, v in learner.model.state_dict().items()}
-    metrics = learner.update(batch(), teacher)
+    metrics = learner.update(make_batch(B, T, S, A), teacher)
     assert all(np.isfinite(v) for v in metrics.values())
     assert any(not torch.equal(before[k], v) for k, v in learner.model.state_dict().items())
     assert ("train/distill_loss" in metrics) == (method != "dreamerv2")
     assert ("train/vae_loss" in metrics) == (method in ("vid2act", "no_domain_weights"))
 
 
-def test_behaviour_learning_sends_no_gradient_into_the_action_vae_or_world_model():
-    learner = Learner(spec(), Hyper(horizon=3, vae_batch=16), FT, pairs())
-    data = batch()
+def test_behaviour_learning_sends_no_gradient_into_the_action_vae_or_world_model(make_batch):
+    learner = Learner(spec(), hyper(), FT, pairs())
+    data = make_batch(B, T, S, A)
     _, post, _ = learner.model.loss(data)
     for p in [*learner.vae.parameters(), *learner.model.parameters()]:
         p.grad = None
@@ -115,18 +110,20 @@ def test_behaviour_learning_sends_no_gradient_into_the_action_vae_or_world_model
 
 def test_unknown_method_and_missing_sources_fail_clearly():
     with pytest.raises(ValueError, match="unknown method"):
-        Learner(spec("ppo"), Hyper(), FT, None)
+        Learner(spec("ppo"), hyper(), FT, None)
     with pytest.raises(ValueError, match="source domains"):
-        Learner(spec(), Hyper(), FT, None)
+        Learner(spec(), hyper(), FT, None)
 
 
-def test_player_acts_with_broadcast_weights_and_resets_at_episode_start():
-    learner = Learner(spec(), Hyper(horizon=3, vae_batch=16), FT, pairs())
+def test_player_acts_with_broadcast_weights_and_resets_at_episode_start(make_batch):
+    learner = Learner(spec(), hyper(), FT, pairs())
     player = Player(spec().to_dict(), explore=False)
-    frames = batch()["image"][:, 0]
+    frames = make_batch(B, T, S, A)["image"][:, 0]
     random = player(dict(image=frames, is_first=np.ones(B, bool)))  # no weights yet: random actions
     assert random.shape == (B, A) and np.abs(random).max() <= 1
-    player.load(learner.policy_weights(), version=3)
+    weights, version = learner.policy_weights()
+    assert version == learner.updates == 0
+    player.load(weights, version=3)
     assert player.version == 3
     a1 = player(dict(image=frames, is_first=np.ones(B, bool)))
     player(dict(image=frames, is_first=np.zeros(B, bool)))
@@ -136,16 +133,16 @@ def test_player_acts_with_broadcast_weights_and_resets_at_episode_start():
 
 def test_student_starts_from_a_pretrained_world_model(tmp_path):
     """The pretrained-DreamerV2 baseline: a teacher's weights (no reward head) initialise the student."""
-    from learner import WorldModel, checkpoint
+    from learner import CheckpointError, WorldModel, save_checkpoint
 
     kwargs = dict(spec("dreamerv2").model, reward_head=False)
     teacher = WorldModel(**kwargs)
-    checkpoint.save(tmp_path, {"model": teacher}, {"step": 0})
-    learner = Learner(spec("dreamerv2"), Hyper(horizon=3))
-    learner.init_world_model(checkpoint.load(tmp_path)[1], str(tmp_path))
+    save_checkpoint(tmp_path, {"model": teacher}, {"step": 0})
+    learner = Learner(spec("dreamerv2"), hyper())
+    learner.init_world_model(tmp_path)
     for name, value in teacher.state_dict().items():
         assert torch.equal(learner.model.state_dict()[name], value)
     wider = WorldModel(**dict(kwargs, deter=24))
-    checkpoint.save(tmp_path / "wider", {"model": wider}, {"step": 0})
-    with pytest.raises(ValueError, match="does not fit"):
-        learner.init_world_model(checkpoint.load(tmp_path / "wider")[1], "wider")
+    save_checkpoint(tmp_path / "wider", {"model": wider}, {"step": 0})
+    with pytest.raises(CheckpointError, match="wider.*does not fit"):
+        learner.init_world_model(tmp_path / "wider")

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from deploy.config import load_config
-from learner import WorldModel, checkpoint
-from replay.dataset import DatasetReader, DatasetWriter
-from teachers import CheckpointError, Pretrainer, TeacherPool, load_teacher, write_report
+from learner import CHECKPOINT_SIDECAR, CheckpointError, WorldModel
+from learner.checkpoint import TENSORS
+from replay import DatasetReader, DatasetWriter
+from teachers import LocalTeachers, Pretrainer, TeacherConfig, TeacherPool, load_teacher, teacher_info, write_report
 
 SIZE, A, L = 16, 2, 24
 KW = dict(image_size=SIZE, action_dim=3, depth=2, stoch=4, discrete=0, deter=8, hidden=8, min_std=0.1, units=8,
           reward_layers=1, kl_balance=0.8, free_nats=1.0, kl_scale=1.0)
-SETTINGS = dict(batch=4, seq_len=8, lr=3e-3, eps=1e-5, clip=100.0, log_every=5, checkpoint_every=5, heldout=1,
-                progress=False)
+SETTINGS = dict(batch=4, seq_len=8, lr=3e-3, eps=1e-5, clip=100.0, log_every=5, checkpoint_every=5, heldout=1)
 
 
 def moving_square(seed: int) -> tuple[dict, dict]:
@@ -48,7 +48,8 @@ def dataset(tmp_path_factory):
 
 def trainer(out, dataset, steps, seed=0, **kw):
     _, episodes, info = dataset
-    return Pretrainer(out, episodes, info, dict(KW, **kw), steps=steps, seed=seed, **SETTINGS)
+    return Pretrainer(out, episodes, info, dict(KW, **kw), TeacherConfig(steps=steps, **SETTINGS), seed=seed,
+                      progress=False)
 
 
 def make_teachers(tmp_path, dataset, n, **kw):
@@ -102,7 +103,7 @@ def test_batched_equals_loop_equals_ray(tmp_path, dataset):
     import ray
 
     from deploy.ray_runtime import local_ray
-    from deploy.teacher_service import LocalTeachers, RemoteTeachers, remote_features, start_teacher_actors
+    from deploy.teacher_service import RemoteTeachers, remote_features, start_teacher_actors
     dirs = make_teachers(tmp_path, dataset, 3)
     pool = TeacherPool.load(dirs)
     batch = {k: np.stack([ep[k][:8] for ep in dataset[1][:2]]) for k in ("image", "action", "is_first")}
@@ -122,6 +123,7 @@ def test_batched_equals_loop_equals_ray(tmp_path, dataset):
         # the learner's two views of the pool: the action VAE's source features agree, and both check the student
         far, near = RemoteTeachers(handles), LocalTeachers(pool)
         assert far.feature_size == near.feature_size == pool.feature_size
+        assert far.domains == near.domains == ["square"] * 3  # metric names come from the teachers' sidecars
         for i in (0, 2):  # teacher 2 lives in the second actor
             got, want = far.source_pairs(i, str(dataset[0]), 50, 0), near.source_pairs(i, str(dataset[0]), 50, 0)
             assert got[0].shape == (50, pool.feature_size)
@@ -162,7 +164,14 @@ def test_clear_errors(tmp_path, dataset):
                       np.ones((1, 2), bool))
     with pytest.raises(CheckpointError, match="checkpoint.json: missing"):
         TeacherPool.load([tmp_path / "nowhere"])
-    tensors = dirs[0] / checkpoint.TENSORS
+    with pytest.raises(CheckpointError, match="nowhere.*vid2act pretrain"):
+        teacher_info(tmp_path / "nowhere")
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / CHECKPOINT_SIDECAR).write_text("{not json")
+    with pytest.raises(CheckpointError, match=f"{garbage / CHECKPOINT_SIDECAR}: unreadable"):
+        teacher_info(garbage)
+    tensors = dirs[0] / TENSORS
     tensors.write_bytes(tensors.read_bytes()[:100])
     with pytest.raises(CheckpointError, match=f"{tensors}: corrupt.*vid2act pretrain"):
         TeacherPool.load(dirs)

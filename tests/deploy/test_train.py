@@ -10,8 +10,9 @@ import pytest
 
 from deploy import collect, evaluate, pretrain, report
 from deploy.config import load_config
-from deploy.train import RunError, Trainer
-from learner import checkpoint
+from deploy.train import train
+from learner import CheckpointError, Player, load_checkpoint, read_checkpoint_info
+from runtime import RunError
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def pipeline(ray_local, tmp_path_factory):
     for dataset, out in zip(datasets.values(), teachers):
         pretrain.pretrain(cfg, str(dataset), out)
     cfg.train.teachers = ",".join(teachers)
-    summary = Trainer(cfg).run()
+    summary = train(cfg)
     return cfg, root, summary
 
 
@@ -32,7 +33,7 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
     cfg, root, summary = pipeline
     run = Path(cfg.logdir)
     assert summary["env_steps"] >= cfg.train.steps and summary["updates"] > 0 and summary["version"] > 0
-    info, tensors = checkpoint.load(run / "checkpoint")
+    info, tensors = load_checkpoint(run / "checkpoint")
     assert info["step"] == summary["updates"] and any(k.startswith("distiller/f_weight") for k in tensors)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     trained = [r for r in rows if "train/distill_loss" in r]
@@ -46,7 +47,7 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
 def test_resume_continues_from_the_checkpoint(pipeline):
     cfg, root, first = pipeline
     cfg.train.steps = first["env_steps"] + 200
-    second = Trainer(cfg).run()
+    second = train(cfg)
     assert second["updates"] > first["updates"] and second["version"] > first["version"]
     assert second["env_steps"] >= cfg.train.steps
 
@@ -57,24 +58,53 @@ def test_a_wall_clock_budget_stops_the_run_checkpointed(pipeline):
     steps, cfg.train.steps, cfg.train.minutes, cfg.train.teacher_actors = cfg.train.steps, 10**9, 0.25, 0
     try:
         start = time.monotonic()
-        summary = Trainer(cfg).run()
+        summary = train(cfg)
         elapsed = time.monotonic() - start
     finally:
         cfg.train.steps, cfg.train.minutes, cfg.train.teacher_actors = steps, 0.0, 1
     assert summary["env_steps"] < 10**9 and 15 <= elapsed < 15 + 90, elapsed
-    assert checkpoint.load(Path(cfg.logdir) / "checkpoint")[0]["step"] == summary["updates"]
+    assert read_checkpoint_info(Path(cfg.logdir) / "checkpoint")["step"] == summary["updates"]
 
 
-def test_eval_and_report(pipeline):
+def test_eval_plays_the_checkpoint_policy_and_the_report_draws_it(pipeline):
+    import matplotlib.image
+    import numpy as np
+
+    from replay import DatasetReader
+
     cfg, root, _ = pipeline
-    result = evaluate.evaluate(cfg, Path(cfg.logdir), episodes=1)
-    assert result["eval/episodes"] == 1 and result["eval/return"] >= 0
-    written = report.report([Path(cfg.logdir)], root / "report")
+    run = Path(cfg.logdir)
+    result = evaluate.evaluate(cfg, run, episodes=2)
+    episodes = [(ep, meta) for ep, meta in DatasetReader(run / "eval_episodes").episodes()]
+    assert result["eval/episodes"] == 2 == len(episodes)
+    assert result["eval/return"] == np.mean([ep["reward"].sum(dtype=np.float64) for ep, _ in episodes])
+    assert result["updates"] == read_checkpoint_info(run / "checkpoint")["step"]
+    # the episodes were played by the checkpoint's mode policy: replaying their frames gives their actions
+    player, (ep, _) = Player.from_checkpoint(run / "checkpoint", explore=False), episodes[0]
+    for t in range(5):
+        action = player({"image": ep["image"][t][None], "is_first": np.array([t == 0])})[0]
+        np.testing.assert_allclose(action, ep["action"][t + 1], atol=1e-5)
+    written = report.report([run], root / "report")
     assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png"}
-    assert all(p.stat().st_size > 1000 for p in written)
+    for path in written:  # real pictures: decodable, not blank
+        pixels = matplotlib.image.imread(path)
+        assert min(pixels.shape[:2]) >= 64 and pixels[..., :3].std() > 0.01, path
     # seeds of one setting share a curve; variants of a method do not
     assert report.run_label("walker-vid2act-s12") == report.run_label("walker-vid2act-s0") == "walker-vid2act"
     assert report.run_label("vid2act-alpha0.3-s0") != report.run_label("vid2act-s0")
+
+
+def test_a_local_run_resumes_what_the_ray_run_saved(pipeline):
+    """`vid2act train --local`: the same parts in one process, continuing the run's counters and replay."""
+    cfg, root, _ = pipeline
+    before = read_checkpoint_info(Path(cfg.logdir) / "checkpoint")
+    steps, cfg.train.steps = cfg.train.steps, before["env_steps"] + 200
+    try:
+        summary = train(cfg, local=True)
+    finally:
+        cfg.train.steps = steps
+    assert summary["updates"] > before["step"] and summary["env_steps"] >= before["env_steps"] + 200
+    assert read_checkpoint_info(Path(cfg.logdir) / "checkpoint")["step"] == summary["updates"]
 
 
 def test_bad_inputs_fail_clearly(pipeline):
@@ -83,9 +113,9 @@ def test_bad_inputs_fail_clearly(pipeline):
         load_config("smoke", ["train.method=ppo"]).validate()
     other = load_config("smoke", ["env.task=metaworld/reach", f"train.teachers={cfg.train.teachers}"])
     with pytest.raises(RunError, match="cannot teach a metaworld target"):
-        Trainer(other)
+        train(other)
     missing = load_config("smoke", [f"train.teachers={cfg.train.teachers}", "train.sources=/nope/a,/nope/b"])
     with pytest.raises(RunError, match="source dataset"):
-        Trainer(missing)
-    with pytest.raises(RunError, match="vid2act pretrain"):
-        Trainer(load_config("smoke", ["train.teachers=/nope/teacher"]))
+        train(missing)
+    with pytest.raises(CheckpointError, match="/nope/teacher/checkpoint.json: missing.*vid2act pretrain"):
+        train(load_config("smoke", ["train.teachers=/nope/teacher"]))

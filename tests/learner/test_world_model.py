@@ -4,16 +4,8 @@ import pytest
 import torch
 
 from deploy.config import load_config
-from learner import (
-    WorldModel,
-    autocast,
-    balanced_kl_loss,
-    kl_categorical,
-    kl_gaussian,
-    model_kwargs,
-    pad_action,
-    pick_device,
-)
+from learner import WorldModel, autocast, pad_action, pick_device
+from learner.losses import balanced_kl_loss, kl_categorical, kl_gaussian
 
 # Regression numbers: a change here is an architecture change (action width 6).
 PARAMS = {"smoke": (30876, 30187), "cpu": (1437884, 1365283), "paper": (5345380, 5084179)}
@@ -38,7 +30,7 @@ def batch(B=2, T=5, size=16, A=3, seed=0):
 def test_parameter_counts_per_preset(preset):
     cfg = load_config(preset)
     for head, expected in zip((True, False), PARAMS[preset]):
-        model = WorldModel(**model_kwargs(cfg.model, cfg.env.size, 6, reward_head=head))
+        model = WorldModel(**cfg.model.kwargs(cfg.env.size, 6, reward_head=head))
         assert sum(p.numel() for p in model.parameters()) == expected
     assert model.feature_size == cfg.model.stoch + cfg.model.deter
 

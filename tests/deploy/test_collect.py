@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from replay.dataset import DatasetReader
+from replay import DatasetReader
 
 # Episodes of 1000 env steps (smoke's are 100), so the collection is still going when the Ctrl-C arrives.
 ARGS = ["--preset", "smoke", "--tasks", "walker_walk,hopper_stand", "--episodes", "4", "--num-actors", "2",

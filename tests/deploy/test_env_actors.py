@@ -6,9 +6,8 @@ import ray
 
 from deploy.ray_runtime import remote
 from deploy.services import EnvActor
-from learner.learner import AgentSpec, Hyper, Learner
-from replay.client import connect
-from replay.redis_replay import RedisReplay
+from learner import AgentSpec, Learner
+from replay import RedisReplay, connect
 
 TASK = "dmc/walker_walk"
 ENV = {"size": 32, "action_repeat": 2, "time_limit": 40, "camera": "", "render_mode": "fast"}  # 21-frame episodes
@@ -28,10 +27,11 @@ def test_actor_streams_whole_episodes_and_adopts_broadcast_weights(ray_local, re
     assert metrics["actor/version"] == -1 and metrics["actor/episodes"] == 2  # 2 envs x one 20-step episode
     replay = RedisReplay(connect(redis_server.url), 10_000)
     assert replay.counters()["inserted_episodes"] == 2
-    weights = Learner(AgentSpec(**spec()), Hyper()).policy_weights()
+    weights, _ = Learner(AgentSpec(**spec())).policy_weights()
     ref = ray.put(weights)  # one object per version, every actor pulls the same one
     metrics = ray.get(actor.step.remote(5, 1, [ref]))
     assert metrics["actor/version"] == 1
+    assert ray.get(actor.step.remote(5, 1, None))["actor/version"] == 1  # no new version: the policy is kept
     ray.get(actor.close.remote())
     ray.kill(actor)
 

@@ -1,0 +1,138 @@
+"""The agent definition: methods decide the parts, the learner owns and round-trips its state, the player reads
+checkpoints, and acting code never loads the training module."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from learner import (
+    METHODS,
+    ActionVAEConfig,
+    ActorCriticConfig,
+    AgentSpec,
+    CheckpointError,
+    Learner,
+    LearnerConfig,
+    Player,
+    WorldModelConfig,
+    get_method,
+)
+
+B, T, S, A, FT = 2, 5, 32, 4, 20
+SMALL = WorldModelConfig(depth=4, stoch=6, deter=12, hidden=12, units=12)
+
+
+def make_spec(method: str, n: int = 2) -> AgentSpec:
+    return AgentSpec.create(SMALL, ActorCriticConfig(units=12, actor_layers=2, value_layers=2),
+                            ActionVAEConfig(latent=4, hidden=16), method=method, image_size=S, action_dim=A,
+                            action_width=6, n_domains=n)
+
+
+def config(**model) -> LearnerConfig:
+    return LearnerConfig(model=WorldModelConfig(**{**SMALL.__dict__, **model}), ac=ActorCriticConfig(horizon=3),
+                         vae=ActionVAEConfig(batch=8))
+
+
+def make_learner(method="vid2act", seed=0, **model) -> Learner:
+    spec = make_spec(method)
+    pairs = [(torch.randn(30, FT), torch.rand(30, A) * 2 - 1) for _ in range(2)] if spec.guided else None
+    return Learner(spec, config(**model), FT, pairs, seed=seed, domains=["walker_walk", "hopper_stand"])
+
+
+
+
+def teachers(spec):
+    return torch.randn(2, B, T, FT) if spec.teachers else None
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_a_method_value_decides_which_parts_are_built_and_trained(name, make_batch):
+    method, learner = get_method(name), make_learner(name)
+    assert (learner.distiller is not None) == method.teachers
+    assert (learner.vae is not None) == method.guided
+    assert learner.spec.n_domains == (2 if method.teachers else 0)
+    if method.teachers:
+        assert learner.distiller.uniform == method.uniform_weights
+    metrics = learner.update(make_batch(B, T, S, A), teachers(learner.spec))
+    assert ("train/domain_weight/walker_walk" in metrics) == method.teachers  # named where features come from
+    assert ("train/vae_loss" in metrics) == method.guided
+    player = Player(learner.spec)
+    assert (player.vae is not None) == method.guided
+    assert player.actor.net.net[0].in_features == learner.ac.actor.net.net[0].in_features  # one builder for both
+
+
+def test_unknown_methods_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="unknown method 'ppo'.*vid2act"):
+        get_method("ppo")
+
+
+def test_learner_state_round_trips_through_save_and_restore(tmp_path, make_batch):
+    learner = make_learner()
+    for i in range(3):
+        learner.update(make_batch(B, T, S, A, i), teachers(learner.spec))
+    learner.save(tmp_path / "ckpt", env_steps=1234)
+    twin = make_learner(seed=1)  # other initial weights: everything must come from the checkpoint
+    info = twin.restore(tmp_path / "ckpt")
+    assert info["env_steps"] == 1234 and twin.updates == learner.updates == 3 and twin.version == 3
+    assert twin.ac.updates == learner.ac.updates
+    torch.testing.assert_close(twin.running.value, learner.running.value)
+    for name, part in learner._parts().items():
+        theirs = twin._parts()[name].state_dict()
+        if isinstance(part, torch.optim.Optimizer):
+            mine = part.state_dict()["state"]
+            for index, slots in mine.items():
+                for slot, value in slots.items():
+                    torch.testing.assert_close(theirs["state"][index][slot], value)
+        else:
+            for key, value in part.state_dict().items():
+                torch.testing.assert_close(theirs[key], value, msg=f"{name}.{key}")
+
+
+def test_restore_applies_the_configured_learning_rates(tmp_path, make_batch):
+    """What the config says is what runs: a resumed learner uses the rates it is built with, not the saved ones."""
+    learner = make_learner()
+    learner.update(make_batch(B, T, S, A), teachers(learner.spec))
+    learner.save(tmp_path)
+    resumed = make_learner(lr=1e-5)
+    resumed.restore(tmp_path)
+    assert resumed.model_opt.param_groups[0]["lr"] == 1e-5 and resumed.vae_opt.param_groups[0]["lr"] == 1e-5
+    assert resumed.ac.actor_opt.param_groups[0]["lr"] == ActorCriticConfig().actor_lr
+
+
+def test_restore_refuses_a_checkpoint_of_another_method(tmp_path):
+    make_learner("dreamerv2").save(tmp_path)
+    with pytest.raises(CheckpointError, match="another model or method"):
+        make_learner("vid2act").restore(tmp_path)
+
+
+def test_weights_are_versioned_by_updates_and_the_player_reads_them_from_a_checkpoint(tmp_path, make_batch):
+    learner = make_learner()
+    _, v0 = learner.policy_weights()
+    for i in range(2):
+        learner.update(make_batch(B, T, S, A, i), teachers(learner.spec))
+    weights, version = learner.policy_weights()
+    assert (v0, version) == (0, 2)
+    learner.save(tmp_path)
+    player = Player.from_checkpoint(tmp_path)
+    assert player.version == version and int(player.domain) == learner.running.dominant()
+    saved = player.weights()
+    assert saved.keys() == weights.keys()
+    for key, value in weights.items():
+        np.testing.assert_array_equal(saved[key], value, err_msg=key)
+    frames = dict(image=make_batch(B, T, S, A)["image"][:, 0], is_first=np.ones(B, bool))
+    broadcast = Player(learner.spec, explore=False)
+    broadcast.load(weights, version)
+    np.testing.assert_allclose(player(frames), broadcast(frames), atol=1e-6)
+
+
+def test_a_player_reports_an_unusable_checkpoint_by_file(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint.json: missing"):
+        Player.from_checkpoint(tmp_path)
+
+
+def test_acting_processes_do_not_load_the_training_module():
+    code = "import sys, actors, learner; learner.Player; assert 'learner.learner' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -1,0 +1,66 @@
+"""The driver in one process (`Inline`): real DMC env workers, a real learner and a real redis-server, at smoke size.
+The cadence (broadcasts, checkpoints, the limiter's ratio) is checked on what the run actually did."""
+import pytest
+
+from deploy.config import load_config
+from learner import Player, read_checkpoint_info
+from replay import RedisReplay, connect
+from runtime import RunError, local_driver, plan_run
+
+
+def run_inline(tmp_path, url, *overrides):
+    cfg = load_config("smoke", ["train.method=dreamerv2", f"logdir={tmp_path}", f"replay.url={url}",
+                                "train.steps=600", "train.checkpoint_every=6", "train.sync_every=3", *overrides])
+    cfg.validate()
+    plan = plan_run(cfg)
+    replay = RedisReplay(connect(url), cfg.replay.capacity)
+    rows = []
+    driver = local_driver(cfg, plan, url, replay, lambda steps, updates, m: rows.append((steps, updates, m)))
+    try:
+        summary = driver.run()
+    finally:
+        driver.close()
+    return cfg, plan, replay, rows, summary
+
+
+def test_inline_run_keeps_the_ratio_broadcasts_and_checkpoints(tmp_path, redis_server):
+    cfg, plan, replay, rows, summary = run_inline(tmp_path, redis_server.url, "train.num_actors=2")
+    s = plan.schedule
+    inserted, sampled = replay.counts()
+    assert summary["env_steps"] == inserted * s.repeat >= cfg.train.steps
+    # the learner is never ahead of the limiter, and behind it by at most the limiter's buffer and the chunks of
+    # every worker (inserts wait beyond that)
+    offset = s.samples_per_insert * s.min_inserts
+    due = (inserted * s.samples_per_insert - offset + s.error_buffer) / s.sample
+    # sampled: every update's batch plus the one the learner stages ahead (its teacher features overlap an update)
+    assert sampled == (summary["updates"] + 1) * s.sample and summary["updates"] + 1 <= due
+    lag = (2 * s.error_buffer + 2 * s.insert * s.samples_per_insert) / s.sample
+    assert summary["updates"] + 1 >= due - lag
+    done = [int(m["train/updates"]) for _, _, m in rows if "train/updates" in m]  # after each learner call
+    assert all(0 < b - a <= cfg.train.sync_every for a, b in zip([0, *done], done))  # at most sync_every a call
+    # weights are broadcast every sync_every (3) updates: the versions actors act with are that far apart
+    versions = sorted({int(m["actor/version"]) for _, _, m in rows if "actor/version" in m})
+    assert versions[0] == -1 and len(versions) > 2 and all(b - a >= 3 for a, b in zip(versions[1:], versions[2:]))
+    # both workers stream, and the checkpoint holds the last update and the env steps reached
+    assert {m["actor/count"] for _, _, m in rows if "actor/count" in m} == {2.0}
+    info = read_checkpoint_info(tmp_path / "checkpoint")
+    assert info["step"] == summary["updates"] and info["env_steps"] == summary["env_steps"]
+    assert versions[-1] <= summary["version"] <= summary["updates"]
+
+
+def test_inline_run_resumes_with_continuous_counters(tmp_path, redis_server):
+    _, _, _, _, first = run_inline(tmp_path, redis_server.url)
+    _, _, _, rows, second = run_inline(tmp_path, redis_server.url, "train.steps=900")
+    assert second["updates"] > first["updates"] and second["env_steps"] >= 900
+    assert min(u for _, u, _ in rows) >= first["updates"]  # counters continue, never restart at 0
+    # the restored policy acts at once: no chunk of the resumed run used the random prefill policy
+    assert all(m["actor/version"] >= first["version"] for _, _, m in rows if "actor/version" in m)
+    assert Player.from_checkpoint(tmp_path / "checkpoint").version == second["updates"]
+
+
+def test_a_run_that_cannot_start_says_what_to_change(tmp_path):
+    cfg = load_config("smoke", [f"logdir={tmp_path}"])  # vid2act without teachers
+    with pytest.raises(RunError, match="needs teachers"):
+        plan_run(cfg)
+    assert not (tmp_path / "config.yaml").exists()
+
