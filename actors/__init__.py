@@ -7,7 +7,9 @@ Interface:
                 widest_action, UnknownTaskError
     behaviour   parse_policy_mix, assign_policies, make_policy(name, task, action_dim, seed, agents_dir)
     agents      train_agent / load_agent: DMC state-based SAC behaviour agents (stable-baselines3), NET_ARCH
-    loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy), episode_meta
+    loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy; a faulty env is
+                reset and counted, one that fails every reset raises EnvFaultError), episode_meta
+    faults      FaultInjectEnv: real faults on schedule, for tests and bench/faults.py (VID2ACT_INJECT)
     collector   Collector.play(task, policy, seed): one source-dataset episode; episode_seed
     env_worker  EnvWorker: K envs acting with the latest broadcast Player weights, streaming episodes to a sink
     evaluate    evaluate_episode, summarize: return / success of the policy's mode
@@ -24,7 +26,9 @@ from actors.collector import Collector, episode_seed  # noqa: E402
 from actors.config import BehaviourConfig, CollectConfig, EnvConfig  # noqa: E402
 from actors.env_worker import EnvWorker  # noqa: E402
 from actors.evaluate import evaluate_episode, summarize  # noqa: E402
-from actors.loop import EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
+from actors.faults import ENV_VAR as INJECT_ENV_VAR  # noqa: E402
+from actors.faults import FaultInjectEnv  # noqa: E402
+from actors.loop import EnvFaultError, EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
 from actors.suites import (  # noqa: E402
     UnknownTaskError,
     action_dim,
@@ -35,7 +39,8 @@ from actors.suites import (  # noqa: E402
     widest_action,
 )
 
-__all__ = ["NET_ARCH", "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvLoop", "EnvWorker",
+__all__ = ["NET_ARCH", "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvFaultError", "EnvLoop",
+           "EnvWorker", "FaultInjectEnv", "INJECT_ENV_VAR",
            "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_task", "episode_meta",
            "episode_seed", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",
            "make_state_env", "parse_policy_mix", "rollout", "summarize", "train_agent", "widest_action"]

@@ -13,6 +13,7 @@ rebuilds the network from the sidecar — nothing is unpickled.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from actors.suites import make_state_env
 
@@ -44,9 +45,11 @@ def _policy(obs_dim: int, action_dim: int):
 def save_agent(agents_dir: str | Path, task: str, level: str, actor: torch.nn.Module, meta: dict) -> Path:
     out = _agent_dir(agents_dir, task)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()}, str(out / f"{level}.tmp"))
+    data = save({k: v.detach().cpu().contiguous() for k, v in actor.state_dict().items()})
+    (out / f"{level}.tmp").write_bytes(data)
     (out / f"{level}.tmp").replace(out / f"{level}.safetensors")
-    (out / f"{level}.json").write_text(json.dumps({"task": task, "level": level, **meta}, indent=1))
+    sidecar = {"task": task, "level": level, **meta, "sha256": hashlib.sha256(data).hexdigest()}
+    (out / f"{level}.json").write_text(json.dumps(sidecar, indent=1))
     return out / f"{level}.safetensors"
 
 
@@ -74,8 +77,12 @@ def load_agent(agents_dir: str | Path, task: str, level: str) -> AgentPolicy:
         policy = _policy(meta["obs_dim"], meta["action_dim"])
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{sidecar}: unreadable agent sidecar ({err!r}); retrain the agent") from None
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        raise ValueError(f"{weights}: content does not match the hash in {sidecar} (corrupt or replaced); retrain "
+                         f"the agent")
     try:
-        policy.actor.load_state_dict(load_file(str(weights)))
+        policy.actor.load_state_dict(load(data))
     except (RuntimeError, OSError, SafetensorError) as err:
         raise ValueError(f"{weights}: unreadable or mismatched agent weights ({err}); retrain the agent") from None
     return AgentPolicy(policy.actor)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from actors import faults
+from actors.faults import FaultInjectEnv
 from actors.loop import Episode, EnvLoop, episode_meta
 from actors.suites import make_env
 from learner import Player
@@ -27,13 +29,15 @@ class EnvWorker:
         self.render_mode = env_kwargs.get("render_mode", "fast")
         seeds = np.random.SeedSequence([seed, worker])
         self.envs = [make_env(task, **env_kwargs, seed=int(s.generate_state(1)[0])) for s in seeds.spawn(num_envs)]
+        self.envs = [FaultInjectEnv(env, **plan) if (plan := faults.schedule(worker, i)) else env
+                     for i, env in enumerate(self.envs)]  # tests and bench/faults.py only (VID2ACT_INJECT)
         self.player = Player(spec, explore=True, seed=seed + worker)
         self.loop = EnvLoop(self.envs, self.player, self._finished, seed=int(seeds.generate_state(1)[0]))
         self.episodes: list[dict] = []
 
     def step(self, steps: int, version: int, weights: dict[str, np.ndarray] | None) -> dict[str, float]:
-        """Adopt `weights` when `version` is newer than the policy's, then `run(steps)`."""
-        if weights is not None and version > self.player.version:
+        """Adopt `weights` when `version` differs from the policy's, then `run(steps)`."""
+        if weights is not None and version != self.player.version:  # a restarted learner may publish an older one
             self.player.load(weights, version)
         return self.run(steps)
 
@@ -42,21 +46,22 @@ class EnvWorker:
         return self.player.version
 
     def _finished(self, episode: Episode) -> None:
-        meta = episode_meta(self.envs[0], episode, "player", 0, self.render_mode, worker=self.worker,
+        meta = episode_meta(self.envs[0].unwrapped, episode, "player", 0, self.render_mode, worker=self.worker,
                             version=self.player.version)
         self.sink(episode, meta)
         self.episodes.append(meta)
 
     def run(self, steps: int) -> dict[str, float]:
         """Step every env `steps` times; return `actor/` metrics for this chunk."""
-        started, self.episodes = time.perf_counter(), []
+        started, self.episodes, faults = time.perf_counter(), [], self.loop.faults
         for _ in range(steps):
             self.loop.step()
         elapsed = time.perf_counter() - started
-        repeat = self.envs[0].action_repeat
+        repeat = self.envs[0].unwrapped.action_repeat
         metrics = {"actor/agent_steps": float(steps * len(self.envs)),
                    "fps/env_frames": steps * len(self.envs) * repeat / elapsed,
-                   "actor/version": float(self.player.version), "actor/episodes": float(len(self.episodes))}
+                   "actor/version": float(self.player.version), "actor/episodes": float(len(self.episodes)),
+                   "actor/env_faults": float(self.loop.faults - faults)}
         if self.episodes:
             metrics["actor/return"] = float(np.mean([m["return"] for m in self.episodes]))
             metrics["actor/success"] = float(np.mean([m["success"] for m in self.episodes]))

@@ -7,9 +7,12 @@ step and hands each finished episode to a callback (online acting).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 Episode = dict[str, np.ndarray]
 Policy = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray]
@@ -67,39 +70,70 @@ def rollout(env, policy: Policy, seed: int) -> Episode:
     return recorder.finish()
 
 
+class EnvFaultError(RuntimeError):
+    """An environment that faults on every reset: the run cannot go on with it."""
+
+
 class EnvLoop:
     """K environments stepped in lockstep by one batched policy; finished episodes go to `on_episode`.
 
     The loop never hands out a partial episode: an episode reaches `on_episode` only once its last step is in.
+    Any exception of an env's step or reset (a diverged simulation's PhysicsError, a renderer error) discards that
+    env's unfinished episode, resets it and counts a fault; an env whose `max_reset_faults` resets in a row fail
+    raises EnvFaultError naming its task and the error.
     """
 
-    def __init__(self, envs: list, policy: Policy, on_episode: Callable[[Episode], None], seed: int = 0):
+    def __init__(self, envs: list, policy: Policy, on_episode: Callable[[Episode], None], seed: int = 0,
+                 max_reset_faults: int = 3):
         self.envs, self.policy, self.on_episode = envs, policy, on_episode
+        self.max_reset_faults, self.faults = max_reset_faults, 0
         self.recorders = [EpisodeRecorder(env.action_space.shape[0]) for env in envs]
         self.seeds = np.random.SeedSequence(seed)
-        self.obs: list[dict] = []
-        self.infos: list[dict] = []
-        for env, rec in zip(envs, self.recorders):
-            obs, info = env.reset(seed=self._next_seed())
-            rec.add(obs, None)
-            self.obs.append(obs)
-            self.infos.append(info)
+        self.obs: list[dict] = [{} for _ in envs]
+        self.infos: list[dict] = [{} for _ in envs]
+        for i in range(len(envs)):
+            self._reset(i)
 
     def _next_seed(self) -> int:
         return int(self.seeds.spawn(1)[0].generate_state(1)[0])
+
+    def _reset(self, i: int) -> None:
+        """Start a new episode in env `i`, retrying failed resets (each a fault) up to `max_reset_faults`."""
+        for attempt in range(1, self.max_reset_faults + 1):
+            try:
+                obs, info = self.envs[i].reset(seed=self._next_seed())
+                break
+            except Exception as error:  # noqa: BLE001 -- any env failure: count it, try again
+                self.faults += 1
+                log.warning("env %d (%s): reset failed (%s: %s)", i, self._task(i), type(error).__name__, error)
+                if attempt == self.max_reset_faults:
+                    raise EnvFaultError(f"{self._task(i)}: the environment failed {attempt} resets in a row; last "
+                                        f"error {type(error).__name__}: {error}") from error
+        self.recorders[i].steps = []
+        self.recorders[i].add(obs, None)
+        self.obs[i], self.infos[i] = obs, info
+
+    def _task(self, i: int) -> str:
+        return getattr(self.envs[i].unwrapped, "task", type(self.envs[i]).__name__)
 
     def step(self) -> list[Episode]:
         """Advance every env by one agent step; return the episodes that finished."""
         actions = self.policy(_stack(self.obs), _stack(self.infos))  # (K, A)
         finished = []
         for i, (env, rec) in enumerate(zip(self.envs, self.recorders)):
-            obs, _, terminated, truncated, info = env.step(actions[i])
+            try:
+                obs, _, terminated, truncated, info = env.step(actions[i])
+            except Exception as error:  # noqa: BLE001 -- a faulty env loses its unfinished episode, not the run
+                self.faults += 1
+                log.warning("env %d (%s): step failed (%s: %s); its unfinished episode (%d steps) is discarded",
+                            i, self._task(i), type(error).__name__, str(error).splitlines()[0][:200], len(rec.steps))
+                self._reset(i)
+                continue
             rec.add(obs, actions[i])
+            self.obs[i], self.infos[i] = obs, info
             if terminated or truncated:
                 episode = rec.finish()
                 finished.append(episode)
                 self.on_episode(episode)
-                obs, info = env.reset(seed=self._next_seed())
-                rec.add(obs, None)
-            self.obs[i], self.infos[i] = obs, info
+                self._reset(i)
         return finished

@@ -22,6 +22,9 @@ from pathlib import Path
 
 from deploy.config import PRESETS, Config, ConfigError, leaves, apply_overrides, load_config, read_config
 
+TRACE = logging.getLogger("vid2act.trace")
+"""Full traces of failed commands: written to the run's log file (`<logdir>/vid2act.log`), never to the terminal."""
+
 # subcommand -> (help, {flag: config key}, extra plain arguments)
 COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
     "collect": (
@@ -65,8 +68,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
     "scale": (
         "change the number of env actors of a running training job",
         {"--logdir": "logdir"},
-        [("--actors", {"required": True, "type": int, "help": "the new number of env actors"}),
-         ("--run", {"help": "run name (default: basename of --logdir)"})],
+        [("--actors", {"required": True, "type": int, "help": "the new number of env actors"})],
     ),
     "demo": (
         "the whole pipeline on the embedded default at smoke size: collect, pretrain, train, eval, report",
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:  # full traces go to the run's log file, not the terminal
+        handler.addFilter(lambda record: record.name != TRACE.name)
     args = build_parser().parse_args(argv)
     preset = args.preset or ("smoke" if args.command == "demo" else "cpu")
     flag_overrides = [f"{dest[4:]}={value}" for dest, value in vars(args).items()
@@ -133,21 +137,41 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vid2act {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    except user_errors() as error:
+    except Exception as error:  # noqa: BLE001 -- every failure is one line here; its trace is in the run's log
         if os.environ.get("VID2ACT_DEBUG"):
             raise
-        print(f"vid2act {args.command}: {error}", file=sys.stderr)
-        return 2
+        return report_failure(args.command, error)
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The exception a Ray wrapper carries (`RayTaskError.cause`, raised in an actor), else `error` itself."""
+    while isinstance(getattr(error, "cause", None), BaseException) and error.cause is not error:
+        error = error.cause
+    return error
+
+
+def report_failure(command: str, error: BaseException) -> int:
+    """Print one line for a failed command: the message of a known error (exit 2), else its type and first line
+    (exit 1), with where the full trace is (the run's log) or how to see it."""
+    cause = unwrap(error)
+    known = isinstance(cause, user_errors())
+    lines = str(cause).strip().splitlines() or [""]
+    text = lines[0] if known else f"{type(cause).__name__}: {lines[0]}"
+    notes = getattr(error, "__notes__", None) or ["VID2ACT_DEBUG=1 shows the full trace"]
+    print(f"vid2act {command}: {text} ({notes[-1]})", file=sys.stderr)
+    return 2 if known else 1
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe bad input and what to do: printed without a traceback (VID2ACT_DEBUG=1 shows it)."""
-    from actors import UnknownTaskError
-    from learner import CheckpointError
+    from actors import EnvFaultError, UnknownTaskError
+    from deploy.redis_server import RedisServerError
+    from learner import CheckpointError, DivergenceError
     from replay import DatasetError, EpisodeError, ReplayConnectionError
+    from runtime import RunError
 
     return (UserError, ConfigError, FileNotFoundError, UnknownTaskError, CheckpointError, ReplayConnectionError,
-            DatasetError, EpisodeError)
+            DatasetError, EpisodeError, RunError, DivergenceError, EnvFaultError, RedisServerError)
 
 
 def describe_keys(cfg: Config) -> str:

@@ -56,6 +56,9 @@ class Config:
     """`auto` (CUDA when present), `cuda`, `cpu`."""
     logdir: str = "runs/default"
     """Run directory: config, checkpoints, TensorBoard logs, plots."""
+    strict_resume: bool = False
+    """Refuse to resume a run (train, pretrain) whose settings changed since it was saved, instead of applying the
+    new settings and logging what changed."""
     env: EnvConfig = field(default_factory=EnvConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
@@ -220,8 +223,14 @@ def save_config(cfg: Config, run_dir: str | Path) -> Path:
 
 
 def read_config(path: str | Path) -> Config:
-    """Load a saved config.yaml back into a Config (unknown keys are an error)."""
-    data = yaml.safe_load(Path(path).read_text())
+    """Load a saved config.yaml back into a Config; ConfigError naming the file when it is not one."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping of keys")
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: unreadable config ({str(err).splitlines()[0]}); fix or delete it") from None
     cfg = Config()
     flat: dict[str, object] = {}
 
@@ -233,6 +242,31 @@ def read_config(path: str | Path) -> Config:
                 flat[f"{prefix}{k}"] = v
 
     walk(data)
-    for key, value in flat.items():
-        set_value(cfg, key, value)
+    try:
+        for key, value in flat.items():
+            set_value(cfg, key, value)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     return cfg
+
+
+def changed_settings(cfg: Config, saved: str | Path) -> list[str]:
+    """`key: old -> new` for every setting of `cfg` that differs from the config saved at `saved` (a run directory's
+    config.yaml); [] when there is none."""
+    if not Path(saved).is_file():
+        return []
+    old, new = leaves(read_config(saved)), leaves(cfg)
+    ignored = {"preset", "strict_resume", "replay.url"}  # how a run was reached, not what it computes
+    return [f"{key}: {getattr(o, n)!r} -> {getattr(new[key][0], n)!r}" for key, (o, n, _) in old.items()
+            if key not in ignored and getattr(o, n) != getattr(new[key][0], n)]
+
+
+def check_resume(cfg: Config, directory: str | Path) -> None:
+    """Before resuming the run in `directory`: log the settings that changed since it was saved, or (with
+    `strict_resume`) refuse with their list. The new settings are what runs."""
+    changes = changed_settings(cfg, Path(directory) / "config.yaml")
+    if changes and cfg.strict_resume:
+        raise ConfigError(f"{directory}: settings changed since the run was saved ({'; '.join(changes)}); "
+                          f"resume with the saved ones, or without strict_resume=true to apply them")
+    if changes:
+        log.warning("resuming %s with changed settings: %s", directory, "; ".join(changes))

@@ -1,7 +1,7 @@
 """Where metric dicts go: Ray dashboard gauges, TensorBoard and a progress line, behind one `MetricsSink.log`.
 
-    sink = MetricsSink(logdir=run_dir, total_steps=cfg.train.steps, tags={"actor": "learner"})
-    sink.log(env_steps, learner_metrics)   # {"train/kl_loss": 1.2, "train/domain_weight/walker_walk": 0.7, ...}
+    sink = MetricsSink(logdir=run_dir, total_steps=cfg.train.steps, tags={"run": "walker-s0"})
+    sink.log(env_steps, learner_metrics, tags={"actor": "learner"})   # {"train/kl_loss": 1.2, ...}
     sink.close()
 
 Components report plain dicts whose keys carry a prefix: `train/` (losses, updates), `replay/` (size, ratio),
@@ -70,9 +70,10 @@ class RayGauges:
         self.tags = dict(tags)
         self.gauges: dict[str, Gauge] = {}
 
-    def set(self, key: str, value: float) -> None:
+    def set(self, key: str, value: float, tags: Mapping[str, str] | None = None) -> None:
+        """Set the gauge of `key` with the sink's tags, the call's `tags` and the key family's tag."""
         base, extra = split_tags(key)
-        name, tags = prometheus_name(base), {**self.tags, **extra}
+        name, tags = prometheus_name(base), {**self.tags, **(tags or {}), **extra}
         gauge = self.gauges.get(name)
         if gauge is None:
             description = base + "".join(f" per {tag}" for tag in extra)
@@ -146,15 +147,16 @@ class MetricsSink:
         self.progress = Progress(total_steps, progress_every, deadline=deadline) if progress_every is not None \
             else None
 
-    def log(self, step: int, metrics: Mapping[str, object]) -> None:
-        """Export every numeric value of `metrics` at `step`; non-numeric and non-finite values are skipped."""
+    def log(self, step: int, metrics: Mapping[str, object], tags: Mapping[str, str] | None = None) -> None:
+        """Export every numeric value of `metrics` at `step`, the gauges tagged with `tags` too (e.g. the actor that
+        reported them); non-numeric and non-finite values are skipped."""
         values = {key: number for key, value in metrics.items() if (number := _scalar(value)) is not None}
         unknown = [key for key in values if not key.startswith(PREFIXES)]
         if unknown:
             raise ValueError(f"metric keys {unknown} lack a prefix ({', '.join(PREFIXES)})")
         if ray.is_initialized():
             for key, value in values.items():
-                self.gauges.set(key, value)
+                self.gauges.set(key, value, tags)
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)

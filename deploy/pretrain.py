@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deploy.config import Config, ConfigError, public_dict, save_config
+from deploy.config import Config, ConfigError, check_resume, public_dict, save_config
 from actors import check_task
+from learner import checkpoint_exists
 from replay import DatasetReader
 from runtime import action_width
 from teachers import Pretrainer, write_report
@@ -35,6 +36,8 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) ->
             "manifest_hash": reader.manifest_hash(), "dataset": str(Path(dataset).resolve())}
     kwargs = cfg.model.kwargs(cfg.env.size, width, reward_head=False)
     out = Path(out)
+    if checkpoint_exists(out):
+        check_resume(cfg, out)
     trainer = Pretrainer(out, episodes, info, kwargs, cfg.teacher, device=cfg.device, seed=cfg.seed,
                          config=public_dict(cfg))
     start = trainer.step

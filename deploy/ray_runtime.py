@@ -15,19 +15,23 @@ import ray
 
 log = logging.getLogger(__name__)
 
-# Environment every Ray worker of ours needs: headless MuJoCo, quiet torch threads per actor.
-WORKER_ENV = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+def worker_env() -> dict[str, str]:
+    """Environment every Ray worker of ours needs: headless MuJoCo, quiet torch threads per actor; and the fault
+    schedule (`VID2ACT_INJECT`, tests and bench/faults.py only) when this process has one."""
+    return {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+            **{k: v for k, v in os.environ.items() if k == "VID2ACT_INJECT"}}
 
 
 def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> None:
     """Join the Ray cluster in `RAY_ADDRESS` or the current one; otherwise start a local Ray."""
     if ray.is_initialized():
         return
-    runtime_env = {"env_vars": dict(WORKER_ENV)}
+    runtime_env = {"env_vars": worker_env()}
     job = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set in a `ray job submit` driver: its runtime env wins
     if job:  # Ray refuses to merge a driver's env var that the job's runtime env also sets
         job_vars = (json.loads(job).get("runtime_env") or {}).get("env_vars") or {}
-        runtime_env["env_vars"] = {k: v for k, v in WORKER_ENV.items() if k not in job_vars}
+        runtime_env["env_vars"] = {k: v for k, v in worker_env().items() if k not in job_vars}
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=True)
         log.info("joined Ray cluster at %s", os.environ["RAY_ADDRESS"])
@@ -40,7 +44,7 @@ def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> 
 def local_ray(num_cpus: int = 2, **options) -> None:
     """Start a private local Ray with `num_cpus` CPUs and our worker env, whatever cluster is running beside it."""
     options = {"include_dashboard": False, "configure_logging": False, "log_to_driver": False, **options}
-    ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": dict(WORKER_ENV)}, **options)
+    ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": worker_env()}, **options)
 
 
 def remote(cls: type, **options):

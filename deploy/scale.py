@@ -1,37 +1,59 @@
-"""`vid2act scale --actors N [--run NAME]`: change the number of env actors of a running training job.
+"""`vid2act scale --logdir DIR --actors N`: change the number of env actors of the training run in DIR while it runs.
 
-Connects to the Ray cluster (RAY_ADDRESS, else the local one), finds the run's control actor and sets the target;
-the driver starts new actors at once and retires surplus ones as they finish their current chunk, so no episode
-is lost. NAME is the run directory's name (the basename of `--logdir`).
+A running `vid2act train` records how to reach it in `DIR/ray.json` (the Ray cluster's address, the namespace and the
+name of its control actor); this command reads that file, so it addresses that run and no other, whichever Ray
+clusters live on the machine. The driver starts new actors at once, retires surplus ones as they finish their
+current chunk (no episode is lost) and says so in the run's log.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import ray
 
 from deploy.config import Config
-from deploy.services import CONTROL_NAMESPACE, control_name
+
+RUN_FILE = "ray.json"
+"""Where a running training job records how to reach it (removed when it ends)."""
 
 
-def scale(run_name: str, actors: int) -> int:
+def reach(run_dir: Path) -> dict:
+    """The run's `ray.json`; UserError when the run is not running (or never recorded itself)."""
     from deploy.cli import UserError
 
+    path = run_dir / RUN_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found: no training job is running in {run_dir} (a running `vid2act train "
+                        f"--logdir {run_dir}` records how to reach it there)") from None
+    except ValueError as error:
+        raise UserError(f"{path}: unreadable ({error}); is the run still starting? try again") from None
+
+
+def scale(run_dir: str | Path, actors: int) -> int:
+    """Ask the run in `run_dir` for `actors` env actors; returns the count it accepted."""
+    from deploy.cli import UserError
+
+    if actors < 1:
+        raise UserError(f"--actors {actors}: a run needs at least one env actor")
+    where = reach(Path(run_dir))
     if not ray.is_initialized():
         try:
-            ray.init(address="auto", namespace=CONTROL_NAMESPACE, log_to_driver=False)
-        except (ConnectionError, ValueError) as error:  # no cluster here, or RAY_ADDRESS is the dashboard's URL
-            raise UserError(f"cannot reach the Ray cluster: {error}; run this on the head node "
-                            f"(`ray exec ray_cluster.yaml 'vid2act scale ...'`)") from None
+            ray.init(address=where["address"], namespace=where["namespace"], log_to_driver=False,
+                     configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise UserError(f"cannot reach the run's Ray cluster at {where['address']} ({str(error).splitlines()[0]}); "
+                            f"has the run ended? (then {Path(run_dir) / RUN_FILE} is stale)") from None
     try:
-        control = ray.get_actor(control_name(run_name), namespace=CONTROL_NAMESPACE)
+        control = ray.get_actor(where["control"], namespace=where["namespace"])
     except ValueError:
-        raise UserError(f"no running training job named {run_name!r} on this Ray cluster "
-                        f"(the run name is the basename of its --logdir)") from None
+        raise UserError(f"no running training job {where['control']!r} on the Ray cluster at {where['address']}: "
+                        f"the run has ended") from None
     return ray.get(control.set_actors.remote(actors))
 
 
 def run(cfg: Config, args) -> int:
-    name = args.run or Path(cfg.logdir).name
-    print(f"run {name}: env actors -> {scale(name, int(args.actors))}")
+    print(f"run {Path(cfg.logdir).name}: env actors -> {scale(cfg.logdir, int(args.actors))}")
     return 0

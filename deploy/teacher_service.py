@@ -38,7 +38,8 @@ def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 
         if name:
             options["name"] = f"{name}-{g}"
         device = "cuda" if options.get("num_gpus") else "cpu"
-        handles.append(remote(TeacherService, **options).remote([str(dirs[i]) for i in idx], device, threads))
+        handles.append(remote(TeacherService, **options, max_restarts=3, max_task_retries=-1).remote(  # stateless
+            [str(dirs[i]) for i in idx], device, threads))
     return handles
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 import ray
 
 from deploy import placement
-from deploy.config import Config, save_config
+from deploy.config import Config, check_resume, save_config
 from deploy.metrics import MetricsSink
 from deploy.ray_runtime import ensure_ray, remote
+from deploy.scale import RUN_FILE
 from deploy.services import CONTROL_NAMESPACE, EnvActor, LearnerActor, RayExecutor, RunControl, control_name, \
     replay_service
 from deploy.teacher_service import RemoteTeachers, start_teacher_actors
-from learner import CheckpointError
+from learner import CheckpointError, checkpoint_exists, load_checkpoint
 from replay import RedisReplay, connect
 from runtime import Driver, RunError, RunPlan, env_worker_args, learner_args, local_driver, plan_run
 
@@ -35,15 +36,36 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
+def run_log(run_dir: Path) -> Iterator[Path]:
+    """The run's log file `<run_dir>/vid2act.log` (appended across resumes): every log line of this process, and the
+    full trace of an error that ends the run (noted on the error, so the CLI can say where it is)."""
+    path = run_dir / "vid2act.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield path
+    except Exception as error:
+        logging.getLogger("vid2act.trace").error("the run failed", exc_info=error)
+        if hasattr(error, "add_note"):
+            error.add_note(f"full trace in {path}")
+        raise
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+@contextlib.contextmanager
 def metrics_log(cfg: Config) -> Iterator:
-    """`on_metrics(env_steps, updates, metrics)`: TensorBoard, Ray gauges and progress, plus `metrics.jsonl`."""
+    """`on_metrics(env_steps, updates, metrics, source)`: TensorBoard, Ray gauges (tagged with the run and the
+    reporting actor) and progress, plus `metrics.jsonl`."""
     run_dir = Path(cfg.logdir)
-    sink = MetricsSink(run_dir / "tb", total_steps=cfg.train.steps,
+    sink = MetricsSink(run_dir / "tb", total_steps=cfg.train.steps, tags={"run": run_dir.name},
                        deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes)
     with open(run_dir / "metrics.jsonl", "a", buffering=1) as history:  # line-buffered: tail-able
 
-        def on_metrics(env_steps: int, updates: int, metrics: dict) -> None:
-            sink.log(env_steps, metrics)
+        def on_metrics(env_steps: int, updates: int, metrics: dict, source: str) -> None:
+            sink.log(env_steps, metrics, tags={"actor": source})
             history.write(json.dumps({"env_steps": env_steps, "updates": updates, **metrics}) + "\n")
 
         try:
@@ -61,10 +83,14 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     # learner + teacher pools + env actors (room for scaling to twice the configured count) share small machines
     cpus = placement.cpu_share(1 + groups + max(2 * t.num_actors, 2), cluster)
     pools = start_teacher_actors(plan.teachers, groups=groups, num_cpus=cpus) if groups else []
-    learner = remote(LearnerActor, **placement.learner(cluster, max(len(pools), 1), cpus)).remote(
+    learner = remote(LearnerActor, **placement.learner(cluster, max(len(pools), 1), cpus),
+                     max_restarts=t.learner_restarts, max_task_retries=-1).remote(
         **learner_args(cfg, plan, url), teachers=RemoteTeachers(pools) if pools else None)
-    control = remote(RunControl, name=control_name(Path(cfg.logdir).name), namespace=CONTROL_NAMESPACE,
-                     lifetime=None, get_if_exists=True).remote(t.num_actors)
+    name = control_name(Path(cfg.logdir))
+    control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None).remote(t.num_actors)
+    ray.get(control.get_actors.remote())  # placed: `vid2act scale` may find it now
+    where = {"address": ray.get_runtime_context().gcs_address, "namespace": CONTROL_NAMESPACE, "control": name}
+    (Path(cfg.logdir) / RUN_FILE).write_text(json.dumps(where, indent=1))  # how `vid2act scale` reaches this run
 
     def spawn_env(i: int):
         options = placement.env_actor(i, ray.cluster_resources(), cpus)
@@ -76,12 +102,29 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     return driver, [*pools, control]
 
 
+def check_run_dir(cfg: Config, plan: RunPlan) -> None:
+    """Before anything is written: a run directory that holds another method's or model's run is refused, and a
+    resumed run says which settings changed (or refuses, with `strict_resume`)."""
+    saved = Path(cfg.logdir) / "checkpoint"
+    if not checkpoint_exists(saved):
+        return
+    spec = load_checkpoint(saved, hint="delete it to start the run over")[0].get("spec") or {}  # hashes checked
+    if spec != plan.spec.to_dict():
+        differ = sorted(k for k in set(spec) | set(plan.spec.to_dict()) if spec.get(k) != plan.spec.to_dict().get(k))
+        raise RunError(f"{cfg.logdir} holds a {spec.get('method', '?')} run that differs from this "
+                       f"{plan.spec.method} run in {', '.join(differ)}; use a fresh --logdir, or the settings it was "
+                       f"made with")
+    check_resume(cfg, cfg.logdir)
+
+
 def train(cfg: Config, local: bool = False) -> dict:
     """Run (or resume) the student's training as configured; returns {env_steps, updates, version}."""
     plan = plan_run(cfg)
+    check_run_dir(cfg, plan)
     run_dir = Path(cfg.logdir)
     save_config(cfg, run_dir)
-    with replay_service(cfg, run_dir, plan.spec.action_dim) as url, metrics_log(cfg) as on_metrics:
+    with run_log(run_dir), replay_service(cfg, run_dir, plan.spec.action_dim) as url, \
+            metrics_log(cfg) as on_metrics:
         replay = RedisReplay(connect(url), cfg.replay.capacity)
         if local:
             driver, others = local_driver(cfg, plan, url, replay, on_metrics), []
@@ -93,6 +136,7 @@ def train(cfg: Config, local: bool = False) -> dict:
             driver.close()
             for handle in others:
                 ray.kill(handle)
+            (run_dir / RUN_FILE).unlink(missing_ok=True)
 
 
 def run(cfg: Config, args) -> int:

@@ -16,7 +16,7 @@ Models and helpers:
         .loss(batch) -> (loss, post, metrics);  .encode / .observe / .imagine / .predict / .decode / .features
     pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC), pick_device(name), autocast(device)
     save_checkpoint / load_checkpoint / read_checkpoint_info / restore_checkpoint / checkpoint_exists,
-    CheckpointError, CHECKPOINT_SIDECAR
+    CheckpointError, CHECKPOINT_SIDECAR; DivergenceError (non-finite training, never broadcast or saved)
 """
 from learner.agent import METHODS, AgentSpec, Method, Parts, build_parts, get_method
 from learner.batch import pad_action, preprocess, to_torch
@@ -29,6 +29,7 @@ from learner.checkpoint import restore as restore_checkpoint
 from learner.checkpoint import save as save_checkpoint
 from learner.config import ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
 from learner.device import autocast, pick_device
+from learner.optim import DivergenceError
 from learner.player import Player
 from learner.world_model import WorldModel
 
@@ -43,7 +44,7 @@ def __getattr__(name: str):
 
 
 __all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "CheckpointError",
-           "DistillConfig", "Learner", "LearnerConfig", "Method", "Parts", "Player", "WorldModel",
+           "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts", "Player", "WorldModel",
            "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
            "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
            "save_checkpoint", "to_torch"]

@@ -1,7 +1,7 @@
 """Behaviour learning in imagination (Eq. 8): DreamerV2's actor-critic with Vid2Act's action guidance.
 
     ac = ActorCritic(parts.actor, MLP(F_e, 1, units, layers), ActorCriticConfig(...), eps=1e-5, clip=100.0)
-    metrics = ac.update(world_model, start_state, guide)   # guide(e_NF) -> h_G (N, 50), or None
+    metrics, stepped = ac.update(world_model, start_state, guide)   # guide(e_NF) -> h_G (N, 50), or None
 
 The actor reads concat(e_t, h_G(e_t)) (h_G: the frozen action VAE's penultimate features for the dominant domain);
 the critic reads e_t only. Actor loss: dynamics backpropagation of the lambda-return through the world model, minus
@@ -21,6 +21,7 @@ from torch import nn
 from learner.batch import pad_action
 from learner.config import ActorCriticConfig
 from learner.nets import MLP
+from learner.optim import finite_step
 
 
 def lambda_return(reward_BH, value_BH, discount: float, lambda_: float) -> torch.Tensor:
@@ -90,8 +91,9 @@ class ActorCritic(nn.Module):
     def actor_input(self, feat_NF: torch.Tensor, guide: Callable | None) -> torch.Tensor:
         return feat_NF if guide is None else torch.cat([feat_NF, guide(feat_NF)], -1)
 
-    def update(self, world_model, start: dict, guide: Callable | None) -> dict[str, torch.Tensor]:
-        """One actor and one critic step on trajectories imagined from every posterior state of the batch."""
+    def update(self, world_model, start: dict, guide: Callable | None) -> tuple[dict[str, torch.Tensor], bool]:
+        """One actor and one critic step on trajectories imagined from every posterior state of the batch;
+        returns (metrics, whether both steps were finite and applied)."""
         start = {k: v.detach().flatten(0, 1) for k, v in start.items()}  # (B*T, ...) start states
         world_model.requires_grad_(False)
         entropies = []
@@ -115,21 +117,15 @@ class ActorCritic(nn.Module):
         weight_NH = torch.cumprod(torch.full_like(target_NH, self.cfg.discount), 1) / self.cfg.discount  # 1, g, g^2..
         entropy_NH = torch.stack(entropies, 1)
         actor_loss = -(weight_NH * (target_NH + self.cfg.entropy * entropy_NH)).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        nn.utils.clip_grad_norm_(self.actor.parameters(), self.clip)
-        self.actor_opt.step()
+        stepped = finite_step(self.actor_opt, actor_loss, list(self.actor.parameters()), self.clip)
 
         value_pred = self.critic(feat_NHF[:, :-1].detach().reshape(-1, Fe)).view(N, H1 - 1)
         critic_loss = (weight_NH * 0.5 * (value_pred - target_NH.detach()).pow(2)).mean()
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        nn.utils.clip_grad_norm_(self.critic.parameters(), self.clip)
-        self.critic_opt.step()
-
+        stepped &= finite_step(self.critic_opt, critic_loss, list(self.critic.parameters()), self.clip)
         self.updates += 1
         if self.updates % self.cfg.slow_target_every == 0:
             self.slow_critic.load_state_dict(self.critic.state_dict())
-        return {"train/actor_loss": actor_loss.detach(), "train/critic_loss": critic_loss.detach(),
-                "train/actor_entropy": entropy_NH.detach().mean(), "train/imag_reward": reward_NH.detach().mean(),
-                "train/imag_value": value_pred.detach().mean()}
+        metrics = {"train/actor_loss": actor_loss.detach(), "train/critic_loss": critic_loss.detach(),
+                   "train/actor_entropy": entropy_NH.detach().mean(), "train/imag_reward": reward_NH.detach().mean(),
+                   "train/imag_value": value_pred.detach().mean()}
+        return metrics, stepped

@@ -7,18 +7,22 @@
     <dir>/checkpoint.safetensors   <part>/<param> for modules, <part>/<index>/<slot> for optimisers
     <dir>/checkpoint.json          `step`, optimiser param groups, and whatever the caller puts in `info`
 
-Nothing is unpickled on load. Both files are written to a temp name and moved in place (os.replace); tensors
-first and the sidecar last, and load checks that they name the same step, so a kill between them is detected.
+Nothing is unpickled on load. Both files are written to a temp name and moved in place (os.replace), tensors
+first and the sidecar last. The sidecar records the sha256 of the tensor file, and load checks it before any tensor
+is used: a flipped byte, a replaced file or a kill between the two writes names the file instead of loading
+silently different weights.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load as tensors_from_bytes
+from safetensors.torch import save as tensors_to_bytes
 
 TENSORS = "checkpoint.safetensors"
 SIDECAR = "checkpoint.json"
@@ -54,7 +58,9 @@ def save(directory: str | Path, parts: dict[str, Part], info: dict, extra: dict[
             info["param_groups"][name] = state["param_groups"]
         else:
             tensors.update({f"{name}/{k}": v.detach().cpu().contiguous() for k, v in part.state_dict().items()})
-    _atomic(directory / TENSORS, lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(info["step"])}))
+    data = tensors_to_bytes(tensors, metadata={"step": str(info["step"])})
+    info["tensors_sha256"] = hashlib.sha256(data).hexdigest()
+    _atomic(directory / TENSORS, lambda tmp: tmp.write_bytes(data))
     _atomic(directory / SIDECAR, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
 
 
@@ -80,16 +86,16 @@ def load(directory: str | Path, hint: str = "start over without it, or restore i
         if not path.exists():
             raise CheckpointError(f"{path}: missing; is {directory} a checkpoint directory? {hint}")
     info = read_info(directory, hint)
-    step = int(info["step"])
+    if "tensors_sha256" not in info:
+        raise CheckpointError(f"{sidecar}: records no content hash (written by an older version); {hint}")
+    data = tensors_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != info["tensors_sha256"]:
+        raise CheckpointError(f"{tensors_path}: content does not match the hash in {SIDECAR} (a corrupt or replaced "
+                              f"file, or a write interrupted between the two); {hint}")
     try:
-        tensors = load_file(str(tensors_path))
-        with safe_open(str(tensors_path), "pt") as handle:
-            saved_step = int((handle.metadata() or {}).get("step", -1))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        tensors = tensors_from_bytes(data)
+    except (SafetensorError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{tensors_path}: corrupt tensor file ({err}); {hint}") from None
-    if saved_step != step:
-        raise CheckpointError(f"{directory}: {SIDECAR} is at step {step} but {TENSORS} at step {saved_step} "
-                              f"(interrupted write?); {hint}")
     return info, tensors
 
 

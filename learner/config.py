@@ -47,6 +47,8 @@ class WorldModelConfig:
     """Adam epsilon of every optimiser of the learner."""
     clip: float = 100.0
     """Gradient-norm clip of every optimiser of the learner."""
+    nonfinite_limit: int = 10
+    """Updates in a row with a non-finite loss or gradient (each skipped) that stop the run as diverged."""
 
     def kwargs(self, image_size: int, action_dim: int, reward_head: bool) -> dict:
         """`WorldModel` keyword arguments for frames of `image_size` and actions padded to `action_dim`."""

@@ -26,6 +26,7 @@ from learner.config import LearnerConfig
 from learner.device import autocast
 from learner.distill import DomainDistiller, RunningWeights
 from learner.nets import MLP
+from learner.optim import DivergenceError, finite_step
 
 
 class Learner:
@@ -61,14 +62,16 @@ class Learner:
         self.ac = ActorCritic(actor, critic, cfg.ac, eps=cfg.model.eps, clip=cfg.model.clip)
         self.ac.to(self.device)
         self.generator = torch.Generator().manual_seed(seed)
-        self.updates = 0
+        self.updates, self.skipped, self.skipped_in_row = 0, 0, 0
 
     # -- one update (Alg. 1, lines 6-16) ---------------------------------------------------------------------
     def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
         """One update of every part on a batch of (B, T, ...) arrays; `teacher_NBTF` (N, B, T, F_s) when the method
-        distils. Returns `train/` metrics as floats."""
+        distils. Returns `train/` metrics as floats. A non-finite loss or gradient skips the update (nothing moves;
+        `train/skipped_updates` counts it); `model.nonfinite_limit` skipped in a row raise DivergenceError."""
         data = to_torch(batch, self.device)
         metrics: dict[str, torch.Tensor] = {}
+        weights_NBT = None
         with autocast(self.device):
             loss, post, wm_metrics = self.model.loss(data)
             metrics.update({f"train/{k}": v for k, v in wm_metrics.items()})
@@ -79,27 +82,38 @@ class Learner:
                 distill, weights_NBT, distill_metrics = self.distiller(teacher, self.model.features(post))
                 loss = loss + self.config.distill.alpha * distill  # Eq. 5
                 metrics.update(distill_metrics)
+        stepped = finite_step(self.model_opt, loss, self._model_params(), self.config.model.clip)
+        if stepped:
+            if weights_NBT is not None:
                 self.running.update(weights_NBT)
-        self._step(self.model_opt, loss, self._model_params())
-        if self.vae is not None:
-            metrics.update(self._vae_update())
-        metrics.update(self.ac.update(self.model, post, self._guide()))
-        self.updates += 1
+            if self.vae is not None:
+                metrics.update(self._vae_update())
+            ac_metrics, stepped = self.ac.update(self.model, post, self._guide())
+            metrics.update(ac_metrics)
+        self._count(stepped, metrics)
         # One device->host copy for all metrics (a float() per metric is a GPU sync each).
         values = torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
                               for v in metrics.values()]).tolist()
         out = dict(zip(metrics, values))
-        out["train/dominant_domain"] = float(self.running.dominant())
+        out.update({"train/dominant_domain": float(self.running.dominant()),
+                    "train/skipped_updates": float(self.skipped)})
         return out
+
+    def _count(self, stepped: bool, metrics: dict) -> None:
+        """Count an applied or a skipped update; DivergenceError after `nonfinite_limit` skipped in a row."""
+        if stepped:
+            self.updates, self.skipped_in_row = self.updates + 1, 0
+            return
+        self.skipped, self.skipped_in_row = self.skipped + 1, self.skipped_in_row + 1
+        if self.skipped_in_row >= self.config.model.nonfinite_limit:
+            shown = {k: round(float(v), 4) for k, v in metrics.items() if k in ("train/loss", "train/actor_loss")}
+            raise DivergenceError(
+                f"training diverged: {self.skipped_in_row} updates in a row had a non-finite loss or gradient "
+                f"(after update {self.updates}: {shown}); the last checkpoint is intact: resume from it with a lower "
+                f"model.lr / ac.actor_lr / ac.critic_lr or a tighter model.clip")
 
     def _model_params(self) -> list:
         return list(self.model.parameters()) + (list(self.distiller.parameters()) if self.distiller else [])
-
-    def _step(self, opt, loss, params) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, self.config.model.clip)
-        opt.step()
 
     def _vae_update(self) -> dict[str, torch.Tensor]:
         """Eq. 7 on a source batch from a domain drawn by the running weights (Alg. 1, lines 9-10)."""
@@ -110,7 +124,7 @@ class Learner:
             state = self.distiller.distill(feats[idx])  # f_distill(s^i), detached (METHOD step 4)
         domain_B = torch.full((len(idx),), domain, device=self.device)
         loss, metrics = self.vae.loss(state, actions[idx], domain_B)
-        self._step(self.vae_opt, loss, list(self.vae.parameters()))
+        finite_step(self.vae_opt, loss, list(self.vae.parameters()), self.config.model.clip)  # G: a skip is harmless
         return metrics
 
     def _guide(self):
@@ -146,8 +160,15 @@ class Learner:
         return self.updates
 
     def policy_weights(self) -> tuple[dict[str, np.ndarray], int]:
-        """(weights, version): everything a Player needs as flat numpy arrays (`Player.load` reads them)."""
-        return acting_weights(Parts(self.model, self.ac.actor, self.vae), self.running.dominant()), self.version
+        """(weights, version): everything a Player needs as flat numpy arrays (`Player.load` reads them).
+        DivergenceError instead when any of them is non-finite: such weights are never broadcast."""
+        weights = acting_weights(Parts(self.model, self.ac.actor, self.vae), self.running.dominant())
+        bad = [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise DivergenceError(f"training diverged: {len(bad)} of {len(weights)} policy weight arrays hold NaN/inf "
+                                  f"(e.g. {bad[:3]}) at update {self.updates}; they are not broadcast; resume from the "
+                                  f"last checkpoint with lower learning rates")
+        return weights, self.version
 
     def _parts(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         """Every stateful module and optimiser, by checkpoint name."""
@@ -162,7 +183,12 @@ class Learner:
     def save(self, directory: str | Path, **extra) -> Path:
         """Write all of the learner's state (modules, optimisers, counters, running weights, spec) to `directory`;
         `extra` (e.g. `env_steps`) goes into the sidecar beside it."""
-        info = {**extra, "step": self.updates, "ac_updates": self.ac.updates,
+        bad = [name for name, part in self._parts().items() if isinstance(part, nn.Module)
+               and not all(torch.isfinite(p).all() for p in part.state_dict().values() if p.is_floating_point())]
+        if bad:
+            raise DivergenceError(f"training diverged: non-finite weights in {bad} at update {self.updates}; not "
+                                  f"saved over the last good checkpoint in {directory}")
+        info = {**extra, "step": self.updates, "ac_updates": self.ac.updates, "skipped_updates": self.skipped,
                 "running_weights": self.running.value.tolist(), "spec": self.spec.to_dict()}
         checkpoint.save(directory, self._parts(), info)
         return Path(directory)
@@ -177,6 +203,7 @@ class Learner:
                                              f"use a fresh logdir")
         checkpoint.restore(self._parts(), info, tensors, directory)
         self.updates, self.ac.updates = int(info["step"]), int(info["ac_updates"])
+        self.skipped = int(info.get("skipped_updates", 0))
         self.running = RunningWeights.of(info["running_weights"])
         rates = {"model_opt": self.config.model.lr, "vae_opt": self.config.model.lr,
                  "actor_opt": self.config.ac.actor_lr, "critic_opt": self.config.ac.critic_lr}

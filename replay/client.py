@@ -9,7 +9,6 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-EMBEDDED_HINT = "leave replay.url empty to start the embedded redis-server"
 
 
 class ReplayConnectionError(RuntimeError):
@@ -47,19 +46,21 @@ def redis_errors(url: str) -> Iterator[None]:
         cause = err if "***" in url else "it requires a password and the URL has none"
         raise ReplayConnectionError(
             f"Redis at {url} refused authentication ({cause}): put the server's password in the URL, "
-            f"redis://:PASSWORD@host:port/0, or {EMBEDDED_HINT}") from err
+            f"redis://:PASSWORD@host:port/0, or leave replay.url empty for an embedded redis-server") from err
     except redis.OutOfMemoryError as err:
         raise ReplayConnectionError(
             f"Redis at {url} is out of memory ({err}): raise its maxmemory or lower replay.capacity") from err
     except (redis.ConnectionError, redis.TimeoutError) as err:
         raise ReplayConnectionError(
-            f"cannot reach Redis at {url} ({err}): check that redis-server runs there and the host/port are "
-            f"right, or {EMBEDDED_HINT}") from err
+            f"cannot reach Redis at {url} after retrying ({err}): the server is gone; an embedded one logs to "
+            f"<logdir>/redis/redis.log, an external one (replay.url, $VID2ACT_REDIS_URL) must be brought back") \
+            from err
 
 
-def connect(url: str, retries: int = 5, backoff: float = 0.05, timeout: float = 5.0) -> redis.Redis:
+def connect(url: str, retries: int = 8, backoff: float = 0.05, timeout: float = 5.0) -> redis.Redis:
     """A client for `url` that answered PING; transient connection errors are retried with exponential backoff
-    (here and in every later command), and what persists raises ReplayConnectionError."""
+    (here and in every later command: `retries` waits of backoff * 2^k, ~13 s in all by default, long enough for a
+    restarted server), and what persists raises ReplayConnectionError."""
     shown = mask_url(url)
     try:
         client = redis.Redis.from_url(

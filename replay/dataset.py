@@ -47,8 +47,8 @@ class DatasetError(ValueError):
     """A dataset file that cannot be used; `.path` names the file, `.reason` the field or the fault."""
 
     def __init__(self, path: str | Path, reason: str, hint: str | None = None):
-        hint = hint or ("re-run `vid2act collect` to rewrite it, or pass skip_corrupt=True (`--skip-corrupt`) "
-                        "to skip it")
+        hint = hint or ("re-run `vid2act collect` with the same arguments and `collect.verify=true` to rewrite it, "
+                        "or pass skip_corrupt=True (`--skip-corrupt`) to skip it")
         super().__init__(f"{path}: {reason}; {hint}")
         self.path = str(path)
         self.reason = reason
@@ -110,7 +110,14 @@ class DatasetWriter:
     def _manifest(self) -> dict:
         path = self.dir / MANIFEST
         if path.exists():
-            manifest = json.loads(path.read_text())
+            try:
+                manifest = json.loads(path.read_text())
+                if not isinstance(manifest, dict) or not isinstance(manifest.get("episodes"), list):
+                    raise ValueError("no list of episodes")
+            except (ValueError, UnicodeDecodeError) as err:
+                raise DatasetError(path, f"unreadable or malformed manifest ({err})",
+                                   "move it away (or delete it) and re-run `vid2act collect`: episodes it cannot "
+                                   "vouch for are collected again") from None
             if (manifest.get("suite"), manifest.get("task")) != (self.suite, self.task):
                 raise DatasetError(path, f"holds {manifest.get('suite')}/{manifest.get('task')}, "
                                          f"not {self.suite}/{self.task}", "write to another directory")

@@ -9,7 +9,12 @@ Key layout (`ns` = namespace, default `replay`; several replays can share one Re
 | `{ns}:fifo`       | list   | stored episode ids, oldest first (ids only grow, so this is also id order)   |
 | `{ns}:next_id`    | string | last episode id handed out (INCR)                                            |
 | `{ns}:counters`   | hash   | inserted_steps, inserted_episodes, evicted_steps, evicted_episodes,          |
-|                   |        | sampled_steps, stored_steps                                                  |
+|                   |        | sampled_steps, stored_steps, corrupt_episodes                                |
+| `{ns}:identity`   | string | a random token set by the first writer: a store that lost its contents (a   |
+|                   |        | flush, a restart without persistence) gets a new one, so readers notice      |
+
+Every payload carries a CRC-32 (replay/schema.py); `fetch` skips one that fails its checks, counts it in
+`corrupt_episodes` and says so, so a bad byte is never trained on and never crashes a reader.
 
 One Lua script makes each insert atomic: it evicts the oldest episodes until the new one fits in `capacity_steps`,
 then stores the episode, its length, its place in the FIFO and the counters. A reader therefore never sees a partial
@@ -17,14 +22,20 @@ episode, and an episode id in `{ns}:fifo` always has its bytes in `{ns}:episodes
 """
 from __future__ import annotations
 
+import logging
+import secrets
+
 import redis
 
 from replay.client import client_url, redis_errors
-from replay.schema import episode_to_ipc, ipc_to_episode, validate_episode
+from replay.schema import EpisodeError, episode_to_ipc, ipc_to_episode, validate_episode
+
+log = logging.getLogger(__name__)
 
 _INSERT = """
 local episodes, lengths, fifo, next_id, counters = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local length, capacity = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('SETNX', KEYS[6], ARGV[4])
 local stored = tonumber(redis.call('HGET', counters, 'stored_steps') or '0')
 while stored + length > capacity do
   local old = redis.call('LPOP', fifo)
@@ -46,7 +57,7 @@ redis.call('HINCRBY', counters, 'inserted_episodes', 1)
 return id
 """
 COUNTERS = ("inserted_steps", "inserted_episodes", "evicted_steps", "evicted_episodes", "sampled_steps",
-            "stored_steps")
+            "stored_steps", "corrupt_episodes")
 
 
 class RedisReplay:
@@ -60,7 +71,8 @@ class RedisReplay:
         self.namespace = namespace
         self.size, self.action_dim, self.compression = size, action_dim, compression
         self.url = client_url(client)
-        self._keys = [f"{namespace}:{name}" for name in ("episodes", "lengths", "fifo", "next_id", "counters")]
+        self._keys = [f"{namespace}:{name}" for name in ("episodes", "lengths", "fifo", "next_id", "counters",
+                                                         "identity")]
         self._insert = client.register_script(_INSERT)
 
     def insert(self, ep: dict, meta: dict) -> int:
@@ -72,20 +84,39 @@ class RedisReplay:
             raise ValueError(f"episode of {length} steps exceeds the replay capacity of {self.capacity_steps}")
         payload = episode_to_ipc(ep, meta, self.compression)
         with redis_errors(self.url):
-            return int(self._insert(keys=self._keys, args=[memoryview(payload), length, self.capacity_steps]))
+            # a fresh candidate identity per insert: the first insert into an emptied store gives it a new one
+            return int(self._insert(keys=self._keys, args=[payload, length, self.capacity_steps,
+                                                           secrets.token_hex(8)]))
 
     def episode_ids(self) -> list[int]:
         """Ids of the stored episodes, oldest first."""
         with redis_errors(self.url):
             return [int(i) for i in self.client.lrange(self._keys[2], 0, -1)]
 
+    def identity(self) -> str | None:
+        """The store's identity token (None while it holds nothing): it changes when the store loses its contents."""
+        with redis_errors(self.url):
+            value = self.client.get(self._keys[5])
+        return value.decode() if value is not None else None
+
     def fetch(self, ids: list[int]) -> list[tuple[int, dict, dict]]:
-        """(id, episode, meta) for each id still stored (evicted ids are left out), in one round trip."""
+        """(id, episode, meta) for each id still stored (evicted ids are left out), in one round trip. A payload
+        that fails its checks is skipped, counted in `corrupt_episodes` and logged."""
         if not ids:
             return []
         with redis_errors(self.url):
             payloads = self.client.hmget(self._keys[0], ids)
-        return [(i, *ipc_to_episode(p)) for i, p in zip(ids, payloads) if p is not None]
+        found = []
+        for i, payload in zip(ids, payloads):
+            if payload is None:
+                continue
+            try:
+                found.append((i, *ipc_to_episode(payload)))
+            except EpisodeError as error:
+                log.warning("replay %s: episode %d skipped: %s", self.namespace, i, error)
+                with redis_errors(self.url):
+                    self.client.hincrby(self._keys[4], "corrupt_episodes", 1)
+        return found
 
     def get(self, episode_id: int) -> tuple[dict, dict]:
         """(episode, meta) of one stored episode; KeyError when it was evicted or never existed."""

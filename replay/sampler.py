@@ -13,6 +13,7 @@ builds its cache anew from it.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,7 @@ from replay.dataset import sample_windows
 from replay.redis_replay import RedisReplay
 
 _PULL_CHUNK = 8  # episodes fetched per Redis round trip
+log = logging.getLogger(__name__)
 
 
 class Sampler:
@@ -40,6 +42,8 @@ class Sampler:
         self._steps = 0  # env steps in the cache
         self._windows = 0  # valid (episode, start) windows in the cache
         self._last_id = 0  # newest episode id pulled
+        self._identity: str | None = None  # the store's identity when last synced
+        self.resets = 0  # store resets noticed
         self._taken = 0  # steps handed out by next() (written by the caller only)
         self._counted = 0  # of those, steps added to Redis' sampled counter (written by one thread at a time)
         self._queue: queue.Queue = queue.Queue(prefetch)
@@ -58,8 +62,21 @@ class Sampler:
         self._steps -= len(ep["reward"])
         self._windows -= max(len(ep["reward"]) - self.seq_len + 1, 0)
 
+    def _check_identity(self) -> None:
+        """A store that lost its contents (ids restart at 1) is detected by its identity: drop the cache, resync."""
+        identity = self.replay.identity()
+        if identity != self._identity and self._identity is not None:
+            log.warning("replay at %s was reset (its episodes are gone: flushed, or restarted without persistence); "
+                        "dropping the learner's cache of %d episodes and resyncing", self.replay.url, len(self._cache))
+            for episode_id in list(self._cache):
+                self._drop(episode_id)
+            self._last_id = 0
+            self.resets += 1
+        self._identity = identity
+
     def _sync(self) -> None:
         """Drop what Redis evicted, pull what is new (each episode once), keep within cache_steps."""
+        self._check_identity()
         ids = self.replay.episode_ids()
         oldest = ids[0] if ids else self._last_id + 1
         for episode_id in [i for i in self._cache if i < oldest]:
@@ -113,15 +130,22 @@ class Sampler:
                 break
             except queue.Empty:
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"no batch within {timeout}s: does the replay hold an episode of at least "
-                                       f"{self.seq_len} steps?") from None
+                    raise TimeoutError(f"no batch within {timeout:g} s: {self.why_no_batch()}") from None
         self._taken += self.batch * self.seq_len
         return batch
+
+    def why_no_batch(self) -> str:
+        """What the cache holds against what a batch needs, in one sentence."""
+        longest = max((len(ep["reward"]) for ep in list(self._cache.values())), default=0)
+        return (f"the replay holds {len(self._cache)} episodes (longest {longest} steps) and a training window needs "
+                f"{self.seq_len} steps; episodes shorter than the window can never be sampled (replay.seq_len vs "
+                f"env.time_limit)" if longest < self.seq_len else
+                f"the replay holds {len(self._cache)} episodes with {self._windows} windows, but no batch was drawn")
 
     def stats(self) -> dict[str, float]:
         """The local cache as `replay/` metrics."""
         return {"replay/cache_episodes": len(self._cache), "replay/cache_steps": self._steps,
-                "replay/prefetched": self._queue.qsize()}
+                "replay/prefetched": self._queue.qsize(), "replay/store_resets": self.resets}
 
     def close(self) -> None:
         """Stop the thread and count what was sampled since its last pass (idempotent)."""

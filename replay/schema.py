@@ -17,13 +17,16 @@ length (= L), render_mode, size (= H = W), action_repeat, action_dim (= A); extr
 
 Arrow form (one row per step): `image` fixed_size_binary(H*W*3) (decodes to a (L, H, W, 3) view without a copy),
 `action` fixed_size_list<float32>[A], the rest as float32/bool columns. The schema's metadata key `vid2act` holds
-JSON `{"schema_version", "image_shape", "meta"}`. IPC bytes (the Redis value) are an Arrow IPC stream whose
-buffers are lz4- or zstd-compressed.
+JSON `{"schema_version", "image_shape", "meta"}`. A replay payload (the Redis value) is `PAYLOAD_MAGIC`, the CRC-32
+of the rest (4 bytes, big-endian), then an Arrow IPC stream whose buffers are lz4- or zstd-compressed; the checksum is
+verified before any byte reaches pyarrow (whose decompressors abort the process on some corrupt input), and the
+decoded table is fully validated.
 """
 from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +47,7 @@ META_KEYS: dict[str, type | tuple[type, ...]] = {
     "render_mode": str, "size": int, "action_repeat": int, "action_dim": int,
 }
 _META_KEY = b"vid2act"
+PAYLOAD_MAGIC = b"V2A\x01"
 
 
 class EpisodeError(ValueError):
@@ -184,20 +188,32 @@ def table_to_episode(table: pa.Table) -> tuple[dict, dict]:
     return ep, meta
 
 
-def episode_to_ipc(ep: dict, meta: dict, compression: str | None = "lz4") -> pa.Buffer:
-    """Episode -> Arrow IPC stream bytes (a bytes-like pa.Buffer), buffers compressed with lz4/zstd/None."""
+def episode_to_ipc(ep: dict, meta: dict, compression: str | None = "lz4") -> bytes:
+    """Episode -> a checksummed replay payload: PAYLOAD_MAGIC, CRC-32, Arrow IPC stream bytes (buffers compressed
+    with lz4/zstd/None)."""
     table = episode_to_table(ep, meta)
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=compression)
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
-    return sink.getvalue()
+    stream = sink.getvalue()
+    return b"".join([PAYLOAD_MAGIC, zlib.crc32(stream).to_bytes(4, "big"), memoryview(stream)])
 
 
 def ipc_to_episode(data) -> tuple[dict, dict]:
-    """Arrow IPC stream bytes (any bytes-like) -> validated (episode, meta)."""
+    """A replay payload (any bytes-like) -> validated (episode, meta); EpisodeError for a bad magic, a checksum
+    mismatch or an invalid table (the bytes are checked before pyarrow decodes them)."""
+    view = memoryview(data)
+    head = len(PAYLOAD_MAGIC)
+    if len(view) < head + 4 or bytes(view[:head]) != PAYLOAD_MAGIC:
+        raise EpisodeError("<payload>", "not a replay payload (no vid2act header): written by another version, "
+                                        "or corrupt")
+    stream = view[head + 4:]
+    if zlib.crc32(stream) != int.from_bytes(view[head:head + 4], "big"):
+        raise EpisodeError("<payload>", "checksum mismatch: the stored bytes are corrupt")
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        table = pa.ipc.open_stream(pa.py_buffer(stream)).read_all()
+        table.validate(full=True)
     except (pa.ArrowInvalid, OSError) as err:
-        raise EpisodeError("<ipc>", f"unreadable Arrow IPC stream ({err})") from None
+        raise EpisodeError("<payload>", f"unreadable Arrow IPC stream ({err})") from None
     return table_to_episode(table)

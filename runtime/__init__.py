@@ -19,7 +19,7 @@ from runtime.builders import ReplayEnvWorker, RunError, RunPlan, Schedule, actio
     learner_args, plan_run
 from runtime.cadence import Clock, Deadline, Every
 from runtime.config import RunSettings, TrainConfig, split_csv
-from runtime.driver import Driver, Executor, Inline
+from runtime.driver import Driver, Executor, Inline, WorkerLost
 from runtime.learner_worker import LearnerWorker, learner_device
 
 
@@ -31,5 +31,5 @@ def local_driver(cfg: RunSettings, plan: RunPlan, url: str, replay, on_metrics) 
 
 
 __all__ = ["Clock", "Deadline", "Driver", "Every", "Executor", "Inline", "LearnerWorker", "ReplayEnvWorker",
-           "RunError", "RunPlan", "RunSettings", "Schedule", "TrainConfig", "action_width", "env_worker_args",
-           "learner_args", "learner_device", "local_driver", "plan_run", "split_csv"]
+           "RunError", "RunPlan", "RunSettings", "Schedule", "TrainConfig", "WorkerLost", "action_width",
+           "env_worker_args", "learner_args", "learner_device", "local_driver", "plan_run", "split_csv"]

@@ -43,6 +43,8 @@ class TrainConfig:
     """Environments stepped by each env worker."""
     env_chunk: int = 50
     """Agent steps per env-worker call: short enough to pick up new weights and to scale promptly."""
+    learner_restarts: int = 3
+    """Times the learner's process may die and be restarted from its last checkpoint before the run stops."""
     learner_threads: int = 0
     """Torch CPU threads of a learner on CPU (0 = every core of its node: env actors wait on it anyway)."""
     sync_every: int = 10

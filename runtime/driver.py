@@ -1,6 +1,6 @@
 """The driver of Algorithm 1: env workers and the learner kept in ratio, weights broadcast, state checkpointed.
 
-    driver = Driver(cfg, plan, learner, spawn_env, executor=Inline(), replay=replay, on_metrics=sink)
+    driver = Driver(cfg, plan, learner, spawn_env, executor=Inline(), replay=replay, on_metrics=log)
     summary = driver.run()          # {"env_steps", "updates", "version"}
 
 The driver only decides *what is due*: the rate limiter says how many updates are due and whether a worker may
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from runtime.builders import RunPlan
+from runtime.builders import RunError, RunPlan
 from runtime.cadence import Clock, Deadline, Every
 from runtime.config import RunSettings
 
@@ -31,13 +31,18 @@ class Executor(Protocol):
 
     def wait(self, futures: list, timeout: float) -> list: ...
 
-    def get(self, future: Any) -> Any: ...
+    def get(self, future: Any) -> Any:
+        """The call's result; its exception if it raised; WorkerLost if the worker died and was not restarted."""
 
     def publish(self, learner: Any) -> tuple[Any, int]:
         """(what env workers receive as weights, version) of the learner's current policy."""
 
     def retire(self, worker: Any) -> None:
         """Stop a worker for good (it closes its envs or its sampler first)."""
+
+
+class WorkerLost(RuntimeError):
+    """A worker's process is gone for good (an executor raises it from `get`); the message says what Ray said."""
 
 
 class _Done:
@@ -70,11 +75,11 @@ class Driver:
     """Keeps env workers and one learner in the configured samples-per-insert ratio until the step budget."""
 
     def __init__(self, cfg: RunSettings, plan: RunPlan, learner: Any, spawn_env: Callable[[int], Any], *,
-                 executor: Executor, replay: Any, on_metrics: Callable[[int, int, dict], None],
+                 executor: Executor, replay: Any, on_metrics: Callable[[int, int, dict, str], None],
                  wanted_workers: Callable[[], int] | None = None):
         """`spawn_env(index)` makes env worker `index`; `replay.counts()` -> (inserted, sampled) agent steps;
-        `on_metrics(env_steps, updates, metrics)` receives every result; `wanted_workers()` the requested worker
-        count (default: the configured one)."""
+        `on_metrics(env_steps, updates, metrics, source)` receives every result with who reported it (`learner`,
+        `env-actor-<i>`); `wanted_workers()` the requested worker count (default: the configured one)."""
         self.cfg, self.plan, self.learner, self.spawn_env = cfg, plan, learner, spawn_env
         self.executor, self.replay, self.on_metrics = executor, replay, on_metrics
         self.wanted_workers = wanted_workers or (lambda: cfg.train.num_actors)
@@ -83,8 +88,8 @@ class Driver:
         self.workers: dict[int, Any] = {}
         self.busy: dict[Any, int] = {}  # future -> worker index
         self.learner_job: Any = None
-        self.pids: dict[int, float] = {}
-        self.restarts = 0
+        self.pids: dict[tuple, float | None] = {}  # (kind, worker) -> the process id of its last result
+        self.restarts = {"env": 0, "learner": 0}
 
     # -- the loop ---------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -103,8 +108,9 @@ class Driver:
             done = self.env_steps() >= t.steps or deadline.passed()
             if done and self.learner_job is None:
                 break
-            if poll():
-                wanted = self.wanted_workers()
+            if poll() and (asked := self.wanted_workers()) != wanted:
+                log.info("env workers: %d -> %d (requested while running)", wanted, asked)
+                wanted = asked
             self._scale_to(wanted)
             if not done:
                 self._dispatch()
@@ -122,10 +128,11 @@ class Driver:
                 continue
             stall.reset()
             if ready[0] is self.learner_job:
-                metrics = self._learner_done(ready[0], sync, save)
+                metrics, source = self._learner_done(ready[0], sync, save), "learner"
             else:
+                source = f"env-actor-{self.busy[ready[0]]}"
                 metrics = self._env_done(ready[0])
-            self.on_metrics(self.env_steps(), self.updates, metrics)
+            self.on_metrics(self.env_steps(), self.updates, metrics, source)
         ex.get(ex.call(self.learner, "save", self.env_steps()))
         return {"env_steps": self.env_steps(), "updates": self.updates, "version": self.version}
 
@@ -145,8 +152,17 @@ class Driver:
                 self.learner_job = ex.call(self.learner, "train", due)
 
     def _learner_done(self, future: Any, sync: Every, save: Every) -> dict:
-        ex = self.executor
-        metrics, self.learner_job = ex.get(future), None
+        ex, self.learner_job = self.executor, None
+        try:
+            metrics = ex.get(future)
+        except WorkerLost as error:
+            raise RunError(f"the learner died and was not restarted (its restart budget, train.learner_restarts="
+                           f"{self.cfg.train.learner_restarts}, is spent): {error}") from None
+        if self._restarted("learner", metrics.pop("learner/pid", None)):
+            log.warning("the learner's process died and was restarted: it resumed from its last checkpoint at update "
+                        "%d (it was at %d); the run goes on", int(metrics["train/updates"]), self.updates)
+            sync.last = save.last = int(metrics["train/updates"])
+        metrics["train/learner_restarts"] = float(self.restarts["learner"])
         self.updates = int(metrics["train/updates"])
         if sync(self.updates):
             self.weights, self.version = ex.publish(self.learner)
@@ -156,14 +172,27 @@ class Driver:
 
     def _env_done(self, future: Any) -> dict:
         worker = self.busy.pop(future)
-        metrics = self.executor.get(future)
-        pid = metrics.pop("actor/pid", None)  # a new pid = the worker's process was restarted
-        self.restarts += int(pid is not None and self.pids.get(worker, pid) != pid)
-        self.pids[worker] = pid
+        try:
+            metrics = self.executor.get(future)
+        except WorkerLost as error:  # restarts spent: replace it with a fresh worker (its finished episodes are in)
+            log.warning("env worker %d died for good (%s); starting a fresh one", worker, error)
+            self.workers.pop(worker)
+            self.restarts["env"] += 1
+            return {"actor/restarts": float(self.restarts["env"]), "actor/count": float(len(self.workers))}
+        self._restarted("env", metrics.pop("actor/pid", None), key=worker)
         metrics["actor/version_lag"] = float(self.version - metrics["actor/version"])
-        metrics["actor/restarts"] = float(self.restarts)
+        metrics["actor/restarts"] = float(self.restarts["env"])
         metrics["actor/count"] = float(len(self.workers))
         return metrics
+
+    def _restarted(self, kind: str, pid: float | None, key: object = None) -> bool:
+        """Whether the process behind `kind` (`learner`, or env worker `key`) changed since its last result: a new
+        pid means it was restarted (counted in `restarts[kind]`)."""
+        key = (kind, key)
+        restarted = pid is not None and self.pids.get(key, pid) != pid
+        self.pids[key] = pid
+        self.restarts[kind] += int(restarted)
+        return restarted
 
     def _scale_to(self, n: int) -> None:
         """Start workers up to `n`; retire idle ones beyond it (a busy worker finishes its chunk first)."""

@@ -24,6 +24,8 @@ from replay import RedisReplay, Sampler, connect
 from teachers import LocalTeachers, TeacherPool, Teachers
 
 log = logging.getLogger(__name__)
+BATCH_WAIT_S = 60.0
+"""Seconds without a batch before the learner logs why (and again every as many seconds)."""
 
 
 def learner_device(name: str = "auto") -> torch.device:
@@ -72,7 +74,12 @@ class LearnerWorker:
             log.info("student world model initialised from %s", init_from)
 
     def _fetch(self) -> tuple:
-        batch = self.sampler.next()
+        while True:  # a learner that gets no batch says why, once a minute, in the run's log
+            try:
+                batch = self.sampler.next(timeout=BATCH_WAIT_S)
+                break
+            except TimeoutError as error:
+                log.warning("learner: %s", error)
         return batch, (self.teachers.request(batch) if self.teachers is not None else None)
 
     def train(self, n_updates: int) -> dict[str, float]:
@@ -87,7 +94,7 @@ class LearnerWorker:
         metrics = {k: v / max(n_updates, 1) for k, v in sums.items()}
         metrics["fps/updates"] = n_updates / (time.perf_counter() - started)
         metrics["train/updates"] = float(self.learner.updates)
-        metrics.update({k: float(v) for k, v in self.replay.stats().items()})
+        metrics.update({k: float(v) for k, v in {**self.replay.stats(), **self.sampler.stats()}.items()})
         return metrics
 
     def publish(self) -> tuple[dict[str, np.ndarray], int]:

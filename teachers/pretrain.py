@@ -72,6 +72,8 @@ class Pretrainer:
                     f"{self.out}: holds a teacher with {key} {info.get(key)}, not {self.info.get(key)} "
                     f"(another model config or dataset); use a fresh --out directory")
         restore_checkpoint(self._parts(), info, tensors, self.out)
+        for group in self.optimizer.param_groups:  # what the config says is what runs, not the saved rates
+            group.update(lr=self.cfg.lr, eps=self.cfg.eps)
         torch.set_rng_state(tensors["rng/torch"])
         self.rng.bit_generator.state = info["rng_numpy"]
         self.step = info["step"]

@@ -1,4 +1,5 @@
 """Behaviour policies for the source datasets: mixes, random, Meta-World scripted/medium, trained DMC agents."""
+import hashlib
 import json
 
 import numpy as np
@@ -144,6 +145,7 @@ def test_train_agent_checkpoints_medium_and_final(trained):
     assert sorted(p.name for p in out.iterdir()) == ["final.json", "final.safetensors", "medium.json",
                                                       "medium.safetensors"]
     meta = json.loads((out / "medium.json").read_text())
+    assert meta.pop("sha256") == hashlib.sha256((out / "medium.safetensors").read_bytes()).hexdigest()
     assert meta == {"task": WALKER, "level": "medium", "return": result["saved"]["medium"], "steps": 100,
                     "algo": "sb3-sac", "obs_dim": 24, "action_dim": 6}
     assert any("saved medium agent" in line for line in logs) and any("ETA" in line for line in logs)
@@ -169,8 +171,9 @@ def test_reloaded_agent_acts_like_the_trained_actor(trained, level):
         assert total == pytest.approx(result["final_return"], abs=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "sidecar"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "sidecar"])
 def test_corrupt_agent_files_give_a_clear_error(tmp_path, damage):
+    """Also a flipped byte inside the weights (same size, still parses): the recorded hash catches it."""
     save_agent(tmp_path, WALKER, "medium", _fresh_actor(), {"return": 1.0, "steps": 0, "algo": "sb3-sac",
                                                             "obs_dim": 24, "action_dim": 6})
     weights = tmp_path / "dmc-walker_walk" / "medium.safetensors"
@@ -178,8 +181,12 @@ def test_corrupt_agent_files_give_a_clear_error(tmp_path, damage):
         weights.write_bytes(b"not a safetensors file" * 4)
     elif damage == "truncated":
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "flipped":
+        data = bytearray(weights.read_bytes())
+        data[-100] ^= 0xFF
+        weights.write_bytes(bytes(data))
     else:
         weights.with_suffix(".json").write_text("{\"obs_dim\": 24,")
-    name = "medium.json" if damage == "sidecar" else "medium.safetensors"
-    with pytest.raises(ValueError, match=f"{name}: unreadable .*retrain the agent"):
+    message = "medium.json: unreadable" if damage == "sidecar" else "medium.safetensors: content does not match"
+    with pytest.raises(ValueError, match=f"{message}.*retrain the agent"):
         load_agent(tmp_path, WALKER, "medium")

@@ -65,14 +65,19 @@ def test_metrics_logged_in_an_actor_reach_the_prometheus_endpoint(tmp_path):
         metrics = {"train/image_nll": 1.5, "fps/env_frames": 250.0,
                    "train/domain_weight/walker_walk": 0.7, "train/domain_weight/hopper_stand": 0.3}
         ray.get(sink.log.remote(10, metrics))
+        for actor in ("env-actor-0", "env-actor-1"):  # two actors' values of one gauge: two series, not one
+            ray.get(sink.log.remote(10, {"actor/return": 3.0 if actor.endswith("0") else 5.0}, {"actor": actor}))
         wanted = ["vid2act_train_image_nll", "vid2act_fps_env_frames", 'source="walker_walk"', 'source="hopper_stand"',
-                  'actor="learner"']
+                  'actor="learner"', 'actor="env-actor-0"', 'actor="env-actor-1"']
         deadline, text = time.monotonic() + 60, ""  # workers export every ~10 s
         while time.monotonic() < deadline and not all(w in text for w in wanted):
             time.sleep(2)
             text = scrape(port)
         missing = [w for w in wanted if w not in text]
         assert not missing, f"not on the metrics endpoint after 60s: {missing}"
+        returns = [line for line in text.splitlines() if line.startswith("ray_vid2act_actor_return{")]
+        assert any('actor="env-actor-0"' in r and r.endswith(" 3.0") for r in returns), returns
+        assert any('actor="env-actor-1"' in r and r.endswith(" 5.0") for r in returns), returns
         weight_lines = [line for line in text.splitlines() if line.startswith("ray_vid2act_train_domain_weight{")]
         assert any('source="walker_walk"' in line and line.endswith(" 0.7") for line in weight_lines), weight_lines
         ray.get(sink.close.remote())

@@ -4,8 +4,8 @@ One smoke dreamerv2 run (`deploy.train.train` in a thread of this process, on a 
 phases, driven from the test through the same paths an operator uses:
 
 1. one env actor (the preset's count);
-2. `deploy.scale.scale(run, 2)` (what `vid2act scale --actors 2` calls): a second actor starts and streams episodes;
-3. `scale(run, 1)`: the surplus actor is retired once its chunk is in;
+2. `deploy.scale.scale(run_dir, 2)` (what `vid2act scale --actors 2` calls): a second actor starts and streams episodes;
+3. `scale(run_dir, 1)`: the surplus actor is retired once its chunk is in;
 4. the remaining actor's process is killed (`ray.kill(..., no_restart=False)`): Ray restarts it and retries its call.
 
 The test watches the run's own Redis (its counters and the `worker` of each stored episode), so what each phase did
@@ -111,13 +111,13 @@ def scaled_run(ray_local, tmp_path_factory):
         seen["rate_1"], seen["workers_1"] = watch.window()
         seen["t_first_update"] = time.monotonic() - started
         # 2. two actors
-        assert scale(RUN, 2) == 2
+        assert scale(run_dir, 2) == 2
         watch.until(lambda: any(r.get("actor/count") == 2 for r in rows(run_dir)), 60, "row with actor/count 2")
         watch.until(lambda: 1 in watch.workers(), 60, "episode from env-actor-1 in the replay")
         seen["rate_2"], seen["workers_2"] = watch.window()
         seen["rows_before_down"] = len(rows(run_dir))
         # 3. back to one: env-actor-1 is retired once its chunk is in
-        assert scale(RUN, 1) == 1
+        assert scale(run_dir, 1) == 1
         import ray
 
         def retired() -> bool:

@@ -136,3 +136,45 @@ def test_acting_processes_do_not_load_the_training_module():
     code = "import sys, actors, learner; learner.Player; assert 'learner.learner' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_diverging_learner_skips_nonfinite_updates_then_stops_and_never_publishes_nan(tmp_path, make_batch):
+    """Learning rate 1e3 on the tiny model: losses blow up; no non-finite step is applied, the skips are counted,
+    `nonfinite_limit` in a row stop training, and what is broadcast or saved is always finite."""
+    from learner import DivergenceError
+
+    learner = make_learner("dreamerv2", lr=1e3)
+    learner.config.ac.actor_lr = learner.config.ac.critic_lr = 1e3
+    learner.config.model.nonfinite_limit = 3
+    for group in (*learner.ac.actor_opt.param_groups, *learner.ac.critic_opt.param_groups):
+        group["lr"] = 1e3
+    learner.save(tmp_path / "good")
+    skipped, error = 0, None
+    for i in range(200):
+        try:
+            skipped = learner.update(make_batch(B, T, S, A, i))["train/skipped_updates"]
+        except DivergenceError as err:
+            error = err
+            break
+        weights, _ = learner.policy_weights()  # raises rather than returning NaN
+        assert all(np.isfinite(v).all() for v in weights.values() if v.dtype.kind == "f")
+    assert error is not None and "3 updates in a row" in str(error) and "lower model.lr" in str(error)
+    assert skipped >= 2 and learner.skipped >= 3
+    for p in learner.model.parameters():
+        assert torch.isfinite(p).all()  # the skipped steps moved nothing
+    learner.save(tmp_path / "after")  # still finite: saved
+    assert Player.from_checkpoint(tmp_path / "good").version == 0  # the earlier checkpoint is untouched
+
+
+def test_a_corrupt_checkpoint_names_its_file_instead_of_loading_other_weights(tmp_path, make_batch):
+    learner = make_learner()
+    learner.update(make_batch(B, T, S, A), teachers(learner.spec))
+    learner.save(tmp_path)
+    tensors = tmp_path / "checkpoint.safetensors"
+    data = bytearray(tensors.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 100] = bytes(b ^ 0x55 for b in data[middle:middle + 100])  # inside the tensors
+    tensors.write_bytes(bytes(data))
+    for load in (make_learner().restore, Player.from_checkpoint):
+        with pytest.raises(CheckpointError, match="checkpoint.safetensors: content does not match the hash"):
+            load(tmp_path)

@@ -87,6 +87,7 @@ def test_damaged_file_raises_naming_it(dataset, damage):
         reader.load_all()
     assert info.value.path == str(victim)
     assert episode_file(1) in str(info.value) and "skip_corrupt" in str(info.value)
+    assert "collect.verify=true" in str(info.value)  # the rewrite the hint promises is the one `collect` does
 
 
 def test_skip_corrupt_warns_and_skips(dataset, caplog):
@@ -107,6 +108,8 @@ def test_missing_directory_and_manifest(tmp_path):
     (tmp_path / "empty" / "manifest.json").write_text("{not json")
     with pytest.raises(DatasetError, match="malformed manifest"):
         DatasetReader(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="empty/manifest.json: unreadable or malformed manifest.*vid2act collect"):
+        DatasetWriter(tmp_path / "empty", "dmc", "walker_walk").missing(range(3))  # `collect` on such a dataset
 
 
 def test_sample_windows_uniform_and_within_episodes(make_episode):

@@ -1,5 +1,6 @@
 """The Redis replay against a real redis-server on loopback: eviction, sampling, concurrency, durability, errors."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -99,8 +100,41 @@ def test_sampler_windows_are_valid_and_follow_eviction(redis_server, make_episod
 def test_sampler_times_out_without_long_enough_episodes(redis_server, make_episode):
     replay = RedisReplay(connect(redis_server.url), capacity_steps=100)
     replay.insert(*make_episode(length=5))
-    with Sampler(replay, batch=2, seq_len=8, poll_s=0.01) as sampler, pytest.raises(TimeoutError, match="8 steps"):
+    with Sampler(replay, batch=2, seq_len=8, poll_s=0.01) as sampler, \
+            pytest.raises(TimeoutError, match="1 episodes \\(longest 5 steps\\).*needs 8 steps.*replay.seq_len"):
         sampler.next(timeout=0.3)
+
+
+def test_a_corrupt_payload_is_skipped_counted_and_never_sampled(redis_server, make_episode):
+    """8 flipped bytes in one stored episode: the reader skips it, counts it, and trains on the others only."""
+    from deploy.faults import corrupt_payload
+
+    replay = RedisReplay(connect(redis_server.url), capacity_steps=1000)
+    ids = [replay.insert(*_tagged(make_episode, 20, seed)) for seed in (1, 2, 3)]
+    corrupt_payload(redis_server.url, ids[1])
+    assert [i for i, _, _ in replay.fetch(ids)] == [ids[0], ids[2]]
+    assert replay.counters()["corrupt_episodes"] == 1
+    with Sampler(replay, batch=8, seq_len=5, poll_s=0.01) as sampler:
+        seeds = {int(s) for _ in range(10) for s in (sampler.next(timeout=10)["reward"][:, 1] // 1000)}
+    assert seeds == {1, 3}
+
+
+def test_the_sampler_notices_a_store_that_lost_its_contents_and_resyncs(redis_server, make_episode):
+    """FLUSHALL while writers go on: ids restart at 1, and the learner's cache must not keep the deleted episodes."""
+    replay = RedisReplay(connect(redis_server.url), capacity_steps=1000)
+    for seed in (1, 2):
+        replay.insert(*_tagged(make_episode, 20, seed))
+    with Sampler(replay, batch=4, seq_len=5, poll_s=0.01) as sampler:
+        assert {int(s) for s in sampler.next(timeout=10)["reward"][:, 1] // 1000} <= {1, 2}
+        replay.client.flushall()
+        replay.insert(*_tagged(make_episode, 20, 7))  # id 1 again, in a new store
+        deadline = time.monotonic() + 10
+        while sampler.resets == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sampler.resets == 1 and sampler.stats()["replay/cache_episodes"] <= 1
+        for _ in range(6):  # after the prefetched batches of the old store: only the new episode
+            sampler.next(timeout=10)
+        assert {int(s) for s in sampler.next(timeout=10)["reward"][:, 1] // 1000} == {7}
 
 
 def test_concurrent_writers_and_a_reader(redis_server, make_episode):

@@ -15,7 +15,7 @@ def run_inline(tmp_path, url, *overrides):
     plan = plan_run(cfg)
     replay = RedisReplay(connect(url), cfg.replay.capacity)
     rows = []
-    driver = local_driver(cfg, plan, url, replay, lambda steps, updates, m: rows.append((steps, updates, m)))
+    driver = local_driver(cfg, plan, url, replay, lambda *row: rows.append(row))  # (steps, updates, metrics, source)
     try:
         summary = driver.run()
     finally:
@@ -36,25 +36,26 @@ def test_inline_run_keeps_the_ratio_broadcasts_and_checkpoints(tmp_path, redis_s
     assert sampled == (summary["updates"] + 1) * s.sample and summary["updates"] + 1 <= due
     lag = (2 * s.error_buffer + 2 * s.insert * s.samples_per_insert) / s.sample
     assert summary["updates"] + 1 >= due - lag
-    done = [int(m["train/updates"]) for _, _, m in rows if "train/updates" in m]  # after each learner call
+    done = [int(m["train/updates"]) for _, _, m, _ in rows if "train/updates" in m]  # after each learner call
     assert all(0 < b - a <= cfg.train.sync_every for a, b in zip([0, *done], done))  # at most sync_every a call
     # weights are broadcast every sync_every (3) updates: the versions actors act with are that far apart
-    versions = sorted({int(m["actor/version"]) for _, _, m in rows if "actor/version" in m})
+    versions = sorted({int(m["actor/version"]) for _, _, m, _ in rows if "actor/version" in m})
     assert versions[0] == -1 and len(versions) > 2 and all(b - a >= 3 for a, b in zip(versions[1:], versions[2:]))
-    # both workers stream, and the checkpoint holds the last update and the env steps reached
-    assert {m["actor/count"] for _, _, m in rows if "actor/count" in m} == {2.0}
+    # both workers stream (each result names its source), and the checkpoint holds the last update and env steps
+    assert {m["actor/count"] for _, _, m, _ in rows if "actor/count" in m} == {2.0}
+    assert {source for *_, source in rows} == {"learner", "env-actor-0", "env-actor-1"}
     info = read_checkpoint_info(tmp_path / "checkpoint")
     assert info["step"] == summary["updates"] and info["env_steps"] == summary["env_steps"]
     assert versions[-1] <= summary["version"] <= summary["updates"]
 
 
 def test_inline_run_resumes_with_continuous_counters(tmp_path, redis_server):
-    _, _, _, _, first = run_inline(tmp_path, redis_server.url)
+    first = run_inline(tmp_path, redis_server.url)[4]
     _, _, _, rows, second = run_inline(tmp_path, redis_server.url, "train.steps=900")
     assert second["updates"] > first["updates"] and second["env_steps"] >= 900
-    assert min(u for _, u, _ in rows) >= first["updates"]  # counters continue, never restart at 0
+    assert min(u for _, u, _, _ in rows) >= first["updates"]  # counters continue, never restart at 0
     # the restored policy acts at once: no chunk of the resumed run used the random prefill policy
-    assert all(m["actor/version"] >= first["version"] for _, _, m in rows if "actor/version" in m)
+    assert all(m["actor/version"] >= first["version"] for _, _, m, _ in rows if "actor/version" in m)
     assert Player.from_checkpoint(tmp_path / "checkpoint").version == second["updates"]
 
 
