@@ -12,7 +12,8 @@ Interface:
     faults      FaultInjectEnv: real faults on schedule, for tests and bench/faults.py (VID2ACT_INJECT)
     collector   Collector.play(task, policy, seed): one source-dataset episode; episode_seed
     env_worker  EnvWorker: K envs acting with the latest broadcast Player weights, streaming episodes to a sink
-    evaluate    evaluate_episode, summarize: return / success of the policy's mode
+    evaluate    evaluate_episode, summarize, eval_seeds: return / success of the policy's mode; EvalWorker: the
+                periodic evaluation during training
 
 A policy is `policy(obs, info) -> actions (K, A)` over values stacked across K envs.
 """
@@ -25,7 +26,7 @@ from actors.behaviour import assign_policies, make_policy, parse_policy_mix  # n
 from actors.collector import Collector, episode_seed  # noqa: E402
 from actors.config import BehaviourConfig, CollectConfig, EnvConfig  # noqa: E402
 from actors.env_worker import EnvWorker  # noqa: E402
-from actors.evaluate import evaluate_episode, summarize  # noqa: E402
+from actors.evaluate import EvalWorker, eval_seeds, evaluate_episode, summarize  # noqa: E402
 from actors.faults import ENV_VAR as INJECT_ENV_VAR  # noqa: E402
 from actors.faults import FaultInjectEnv  # noqa: E402
 from actors.loop import EnvFaultError, EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
@@ -40,7 +41,7 @@ from actors.suites import (  # noqa: E402
 )
 
 __all__ = ["NET_ARCH", "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvFaultError", "EnvLoop",
-           "EnvWorker", "FaultInjectEnv", "INJECT_ENV_VAR",
+           "EnvWorker", "EvalWorker", "FaultInjectEnv", "INJECT_ENV_VAR",
            "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_task", "episode_meta",
-           "episode_seed", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",
+           "episode_seed", "eval_seeds", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",
            "make_state_env", "parse_policy_mix", "rollout", "summarize", "train_agent", "widest_action"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ray
 
-from actors import evaluate_episode, summarize
+from actors import eval_seeds, evaluate_episode, summarize
 from deploy.config import Config
 from deploy.ray_runtime import ensure_ray
 from learner import Player
@@ -26,7 +26,7 @@ def evaluate(cfg: Config, run_dir: Path, episodes: int) -> dict[str, float]:
     task = ray.remote(num_cpus=1)(evaluate_episode)
     weights_ref = ray.put(player.weights())
     spec = player.spec.to_dict()
-    seeds = [10_000 + cfg.seed * 1000 + i for i in range(episodes)]
+    seeds = eval_seeds(cfg.seed, episodes)
     played = ray.get([task.remote(cfg.env.task, cfg.env.kwargs(), spec, weights_ref, s) for s in seeds])
     metas = [meta for _, meta in played]
     suite, name = cfg.env.task.split("/", 1)

@@ -19,7 +19,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "replay.capacity": 5_000, "replay.batch": 4, "replay.seq_len": 10,
         "train.steps": 400, "train.prefill": 200, "train.first_updates": 2, "ac.horizon": 5,
         "train.num_actors": 1, "train.sync_every": 2, "vae.hidden": 32,
-        "train.eval_episodes": 1, "train.checkpoint_every": 5, "logdir": "runs/smoke",
+        "train.eval_episodes": 1, "train.eval_every": 200, "train.checkpoint_every": 5,
+        "logdir": "runs/smoke",
     },
     # The config defaults are the `cpu` preset: ~20x cheaper per update than `paper`.
     "cpu": {},

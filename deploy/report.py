@@ -5,6 +5,8 @@
 - `learning_curves.png`: training-episode return (and Meta-World success) vs env steps, mean ± std over the seeds
   of each setting (runs grouped by directory name less a trailing `-s<seed>`: `walker_run-vid2act-s0` and
   `-s1` share the curve `walker_run-vid2act`);
+- `eval_curves.png`, `scores-<target>.json`, `stats-<target>.json`: from the periodic evaluations, IQM over seeds
+  with 95% stratified-bootstrap CIs (rliable), P(improvement) over the dreamerv2 setting, per-seed raw curves;
 - `domain_weights.png`: each source's domain weight over updates, per run (the paper's Figure 8);
 - `prediction-<run>/openloop.png`: the student's open-loop video prediction on its evaluation episodes
   (truth / model / error; after `vid2act eval`), with MSE and PSNR by horizon.
@@ -95,10 +97,47 @@ def domain_weights(runs: dict[str, list[dict]], out: Path) -> Path | None:
     return out
 
 
+def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
+    """From the periodic evaluations: per-seed raw curves (`scores-<target>.json`), the IQM table with 95%
+    bootstrap CIs and P(improvement) over the dreamerv2 setting (`stats-<target>.json`), and `eval_curves.png`:
+    IQM over seeds with its CI band per setting, against env steps. Nothing when no run has evaluations."""
+    from deploy.config import read_config
+    from deploy.stats import aggregate, eval_curves, iqm_bands, write_scores
+
+    curves = eval_curves(run_dirs)
+    if not curves:
+        return []
+    target = read_config(run_dirs[0] / "config.yaml").env.task if (run_dirs[0] / "config.yaml").exists() else "?"
+    name = target.replace("/", "-")
+    baseline = next((label for label in curves if "dreamerv2" in label), None)
+    table = aggregate(curves, baseline)
+    (out / f"stats-{name}.json").write_text(json.dumps({"target": target, "baseline": baseline,
+                                                        "score": "mean eval return over the last fifth of the budget",
+                                                        "settings": table}, indent=1))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    budget = min(c.env_steps[-1] for seeds in curves.values() for c in seeds)
+    for label, seeds in sorted(curves.items()):
+        grid = np.linspace(min(c.env_steps[0] for c in seeds), budget, 40)
+        point, band = iqm_bands(seeds, grid)
+        ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
+        ax.fill_between(grid, band[0], band[1], alpha=0.2)
+    counts = "/".join(map(str, sorted({len(s) for s in curves.values()})))
+    ax.set_title(f"{target}: eval return, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}; "
+                 f"{counts} seeds; {budget:,} env steps", fontsize=9)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("eval return (mode policy, unsmoothed)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "eval_curves.png", dpi=120)
+    plt.close(fig)
+    return [write_scores(curves, target, out), out / f"stats-{name}.json", out / "eval_curves.png"]
+
+
 def report(run_dirs: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_metrics(d) for d in run_dirs}
-    written = [learning_curves(runs, out / "learning_curves.png")]
+    written = [learning_curves(runs, out / "learning_curves.png"), *evaluation(run_dirs, out)]
     if any("actor/success" in r and r["actor/success"] for rows in runs.values() for r in rows):
         written.append(learning_curves(runs, out / "success.png", key="actor/success"))
     if (path := domain_weights(runs, out / "domain_weights.png")) is not None:

@@ -21,6 +21,7 @@ import ray
 
 from deploy.config import Config
 from deploy.redis_server import RedisServer, RedisServerError, maxmemory_for
+from actors import EvalWorker
 from replay import connect
 from runtime import LearnerWorker, ReplayEnvWorker, WorkerLost
 
@@ -90,6 +91,13 @@ class EnvActor(ReplayEnvWorker):
         metrics = super().step(steps, version, ray.get(weights[0]) if behind else None)
         metrics["actor/pid"] = float(os.getpid())
         return metrics
+
+
+class EvalActor(EvalWorker):
+    """An EvalWorker as a Ray actor beside the env actors: weights arrive as `[ref]`, as the env actors' do."""
+
+    def evaluate(self, weights: list, version: int) -> dict[str, float]:
+        return super().evaluate(ray.get(weights[0]), version)
 
 
 class LearnerActor(LearnerWorker):

@@ -25,12 +25,13 @@ from deploy.config import Config, check_resume, save_config
 from deploy.metrics import MetricsSink
 from deploy.ray_runtime import ensure_ray, remote
 from deploy.scale import RUN_FILE
-from deploy.services import CONTROL_NAMESPACE, EnvActor, LearnerActor, RayExecutor, RunControl, control_name, \
-    replay_service
+from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
+    control_name, replay_service
 from deploy.teacher_service import RemoteTeachers, start_teacher_actors
 from learner import CheckpointError, checkpoint_exists, load_checkpoint
 from replay import RedisReplay, connect
-from runtime import Driver, RunError, RunPlan, env_worker_args, learner_args, local_driver, plan_run
+from runtime import Driver, RunError, RunPlan, env_worker_args, eval_worker_args, learner_args, local_driver, \
+    plan_run
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     cluster, t = ray.cluster_resources(), cfg.train
     groups = t.teacher_actors if plan.teachers else 0
     # learner + teacher pools + env actors (room for scaling to twice the configured count) share small machines
-    cpus = placement.cpu_share(1 + groups + max(2 * t.num_actors, 2), cluster)
+    cpus = placement.cpu_share(2 + groups + max(2 * t.num_actors, 2), cluster)  # + the evaluator
     pools = start_teacher_actors(plan.teachers, groups=groups, num_cpus=cpus) if groups else []
     learner = remote(LearnerActor, **placement.learner(cluster, max(len(pools), 1), cpus),
                      max_restarts=t.learner_restarts, max_task_retries=-1).remote(
@@ -97,9 +98,11 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
         return remote(EnvActor, **options, max_restarts=3, max_task_retries=3).remote(
             *env_worker_args(cfg, plan, url, i))
 
+    evaluator = remote(EvalActor, **{**placement.env_actor(0, cluster, cpus), "name": "evaluator"}).remote(
+        *eval_worker_args(cfg, plan)) if t.eval_every > 0 else None
     driver = Driver(cfg, plan, learner, spawn_env, executor=RayExecutor(), replay=replay, on_metrics=on_metrics,
-                    wanted_workers=lambda: ray.get(control.get_actors.remote()))
-    return driver, [*pools, control]
+                    wanted_workers=lambda: ray.get(control.get_actors.remote()), evaluator=evaluator)
+    return driver, [*pools, control, *([evaluator] if evaluator else [])]
 
 
 def check_run_dir(cfg: Config, plan: RunPlan) -> None:

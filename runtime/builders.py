@@ -119,6 +119,11 @@ class ReplayEnvWorker(EnvWorker):
                          worker)
 
 
+def eval_worker_args(cfg: RunSettings, plan: RunPlan) -> tuple:
+    """`actors.EvalWorker` arguments (the periodic evaluation), as plain data."""
+    return cfg.env.task, cfg.env.kwargs(), plan.spec.to_dict(), cfg.seed, cfg.train.eval_episodes
+
+
 def env_worker_args(cfg: RunSettings, plan: RunPlan, url: str, index: int) -> tuple:
     """`ReplayEnvWorker` arguments of worker `index`, as plain data."""
     return (cfg.env.task, cfg.env.kwargs(), cfg.train.envs_per_actor, plan.spec.to_dict(), url, cfg.replay.capacity,

@@ -49,8 +49,11 @@ class TrainConfig:
     """Torch CPU threads of a learner on CPU (0 = every core of its node: env actors wait on it anyway)."""
     sync_every: int = 10
     """Updates between policy-weight broadcasts (also the most updates per learner call)."""
+    eval_every: int = 10_000
+    """Env steps between periodic evaluations during training (`eval/return`, `eval/success`): train.eval_episodes
+    episodes with the mode policy, in a worker beside training; 0 = none."""
     eval_episodes: int = 10
-    """Episodes per `vid2act eval`."""
+    """Episodes per evaluation (periodic, and `vid2act eval`)."""
     checkpoint_every: int = 1_000
     """Updates between checkpoints."""
 

@@ -4,13 +4,14 @@
     summary = driver.run()          # {"env_steps", "updates", "version"}
 
 The driver only decides *what is due*: the rate limiter says how many updates are due and whether a worker may
-insert another chunk; `Every` says when to broadcast weights and checkpoint; `Clock` when to poll for a new worker
-count and when to warn about a stall. *Where* calls run is the executor's business: `Inline` runs each call at once
-in this process (`vid2act train --local`, a debugger, a unit test); deploy's Ray executor sends it to an actor and
-hands back an object ref. The same driver runs both.
+insert another chunk; `Every` says when to broadcast weights, checkpoint and evaluate; `Clock` when to poll for a
+new worker count and when to warn about a stall. *Where* calls run is the executor's business: `Inline` runs each
+call at once in this process (`vid2act train --local`, a debugger, a unit test); deploy's Ray executor sends it to
+an actor and hands back an object ref. The same driver runs both.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -46,10 +47,12 @@ class WorkerLost(RuntimeError):
 
 
 class _Done:
-    """A finished call (Inline's future)."""
+    """A finished call (Inline's future), numbered in call order."""
+
+    calls = itertools.count()
 
     def __init__(self, value: Any):
-        self.value = value
+        self.value, self.order = value, next(self.calls)
 
 
 class Inline:
@@ -59,7 +62,7 @@ class Inline:
         return _Done(getattr(worker, method)(*args))
 
     def wait(self, futures: list, timeout: float) -> list:
-        return list(futures)
+        return sorted(futures, key=lambda future: future.order)  # all finished: the oldest call first
 
     def get(self, future: _Done) -> Any:
         return future.value
@@ -76,10 +79,11 @@ class Driver:
 
     def __init__(self, cfg: RunSettings, plan: RunPlan, learner: Any, spawn_env: Callable[[int], Any], *,
                  executor: Executor, replay: Any, on_metrics: Callable[[int, int, dict, str], None],
-                 wanted_workers: Callable[[], int] | None = None):
+                 wanted_workers: Callable[[], int] | None = None, evaluator: Any = None):
         """`spawn_env(index)` makes env worker `index`; `replay.counts()` -> (inserted, sampled) agent steps;
         `on_metrics(env_steps, updates, metrics, source)` receives every result with who reported it (`learner`,
-        `env-actor-<i>`); `wanted_workers()` the requested worker count (default: the configured one)."""
+        `env-actor-<i>`, `evaluator`); `wanted_workers()` the requested worker count (default: the configured one);
+        `evaluator` (an `actors.EvalWorker`) evaluates broadcast weights every `train.eval_every` env steps."""
         self.cfg, self.plan, self.learner, self.spawn_env = cfg, plan, learner, spawn_env
         self.executor, self.replay, self.on_metrics = executor, replay, on_metrics
         self.wanted_workers = wanted_workers or (lambda: cfg.train.num_actors)
@@ -88,6 +92,7 @@ class Driver:
         self.workers: dict[int, Any] = {}
         self.busy: dict[Any, int] = {}  # future -> worker index
         self.learner_job: Any = None
+        self.evaluator, self.eval_job, self.eval_at = evaluator, None, 0
         self.pids: dict[tuple, float | None] = {}  # (kind, worker) -> the process id of its last result
         self.restarts = {"env": 0, "learner": 0}
 
@@ -98,7 +103,8 @@ class Driver:
         self.updates, self.version, self.weights = counters["updates"], counters["version"], None
         if self.version > 0:  # resumed: act with the restored policy at once
             self.weights, self.version = ex.publish(self.learner)
-        sync, save = Every(t.sync_every, self.updates), Every(t.checkpoint_every, self.updates)
+        self.sync, self.save = Every(t.sync_every, self.updates), Every(t.checkpoint_every, self.updates)
+        self.eval_due = Every(t.eval_every if self.evaluator is not None else 0, self.env_steps())
         poll, stall, deadline = Clock(0.5), Clock(STALL_WARNING_S), Deadline(60 * t.minutes)
         wanted = t.num_actors
         stall.reset()
@@ -114,27 +120,36 @@ class Driver:
             self._scale_to(wanted)
             if not done:
                 self._dispatch()
-            pending = list(self.busy) + ([self.learner_job] if self.learner_job is not None else [])
+            pending = [*self.busy, *(job for job in (self.learner_job, self.eval_job) if job is not None)]
             if not pending:
                 inserted, sampled = self.replay.counts()
                 raise RuntimeError(f"nothing to run at {inserted} inserted / {sampled} sampled steps: the rate limiter "
                                    f"admits neither side (samples_per_insert={self.schedule.samples_per_insert:g}); "
                                    f"please report")
             ready = ex.wait(pending, timeout=5.0)
-            if not ready:
-                if stall():
-                    log.warning("no result from %d running calls for %.0f s: are actors pending for resources? see "
-                                "`ray status` and the dashboard's actor list", len(pending), STALL_WARNING_S)
-                continue
-            stall.reset()
-            if ready[0] is self.learner_job:
-                metrics, source = self._learner_done(ready[0], sync, save), "learner"
-            else:
-                source = f"env-actor-{self.busy[ready[0]]}"
-                metrics = self._env_done(ready[0])
-            self.on_metrics(self.env_steps(), self.updates, metrics, source)
+            if ready:
+                stall.reset()
+                self._handle(ready[0])
+            elif stall():
+                log.warning("no result from %d running calls for %.0f s: are actors pending for resources? see "
+                            "`ray status` and the dashboard's actor list", len(pending), STALL_WARNING_S)
+        if self.eval_job is not None:  # the last evaluation's point belongs on the curve
+            self._handle(self.eval_job)
         ex.get(ex.call(self.learner, "save", self.env_steps()))
         return {"env_steps": self.env_steps(), "updates": self.updates, "version": self.version}
+
+    def _handle(self, future: Any) -> None:
+        """Hand one finished call's metrics on, with who reported them and the env step they belong to."""
+        steps = self.env_steps()
+        if future is self.learner_job:
+            metrics, source = self._learner_done(future), "learner"
+        elif future is self.eval_job:
+            metrics, source, steps = self.executor.get(future), "evaluator", self.eval_at
+            self.eval_job = None
+        else:
+            source = f"env-actor-{self.busy[future]}"
+            metrics = self._env_done(future)
+        self.on_metrics(steps, self.updates, metrics, source)
 
     def env_steps(self) -> int:
         """Env steps collected so far (inserted agent steps times the action repeat)."""
@@ -150,8 +165,11 @@ class Driver:
             due = min(self.limiter.samples_due(self.schedule.sample), max(self.cfg.train.sync_every, 1))
             if due > 0:
                 self.learner_job = ex.call(self.learner, "train", due)
+        if self.eval_job is None and self.weights is not None and self.eval_due(self.env_steps()):
+            self.eval_at = self.env_steps()  # the curve's x: the env steps the evaluated weights had seen
+            self.eval_job = ex.call(self.evaluator, "evaluate", self.weights, self.version)
 
-    def _learner_done(self, future: Any, sync: Every, save: Every) -> dict:
+    def _learner_done(self, future: Any) -> dict:
         ex, self.learner_job = self.executor, None
         try:
             metrics = ex.get(future)
@@ -161,12 +179,12 @@ class Driver:
         if self._restarted("learner", metrics.pop("learner/pid", None)):
             log.warning("the learner's process died and was restarted: it resumed from its last checkpoint at update "
                         "%d (it was at %d); the run goes on", int(metrics["train/updates"]), self.updates)
-            sync.last = save.last = int(metrics["train/updates"])
+            self.sync.last = self.save.last = int(metrics["train/updates"])
         metrics["train/learner_restarts"] = float(self.restarts["learner"])
         self.updates = int(metrics["train/updates"])
-        if sync(self.updates):
+        if self.sync(self.updates):
             self.weights, self.version = ex.publish(self.learner)
-        if save(self.updates):
+        if self.save(self.updates):
             ex.get(ex.call(self.learner, "save", self.env_steps()))
         return metrics
 

@@ -41,6 +41,7 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
     last = trained[-1]
     assert abs(last["train/domain_weight/walker_walk"] + last["train/domain_weight/hopper_stand"] - 1) < 1e-4
     assert any("actor/return" in r for r in rows) and any(r.get("actor/version", -1) >= 1 for r in rows)
+    assert [r for r in rows if "eval/return" in r], "no periodic evaluation (train.eval_every) in the run's metrics"
     assert list((run / "tb").iterdir()), "TensorBoard events"
 
 
@@ -85,8 +86,9 @@ def test_eval_plays_the_checkpoint_policy_and_the_report_draws_it(pipeline):
         action = player({"image": ep["image"][t][None], "is_first": np.array([t == 0])})[0]
         np.testing.assert_allclose(action, ep["action"][t + 1], atol=1e-5)
     written = report.report([run], root / "report")
-    assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png"}
-    for path in written:  # real pictures: decodable, not blank
+    assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png",
+                                         "eval_curves.png", "scores-dmc-walker_run.json", "stats-dmc-walker_run.json"}
+    for path in (p for p in written if p.suffix == ".png"):  # real pictures: decodable, not blank
         pixels = matplotlib.image.imread(path)
         assert min(pixels.shape[:2]) >= 64 and pixels[..., :3].std() > 0.01, path
     # seeds of one setting share a curve; variants of a method do not

@@ -43,10 +43,20 @@ def test_inline_run_keeps_the_ratio_broadcasts_and_checkpoints(tmp_path, redis_s
     assert versions[0] == -1 and len(versions) > 2 and all(b - a >= 3 for a, b in zip(versions[1:], versions[2:]))
     # both workers stream (each result names its source), and the checkpoint holds the last update and env steps
     assert {m["actor/count"] for _, _, m, _ in rows if "actor/count" in m} == {2.0}
-    assert {source for *_, source in rows} == {"learner", "env-actor-0", "env-actor-1"}
+    assert {source for *_, source in rows} == {"learner", "env-actor-0", "env-actor-1", "evaluator"}
     info = read_checkpoint_info(tmp_path / "checkpoint")
     assert info["step"] == summary["updates"] and info["env_steps"] == summary["env_steps"]
     assert versions[-1] <= summary["version"] <= summary["updates"]
+
+
+def test_the_broadcast_policy_is_evaluated_every_eval_every_env_steps(tmp_path, redis_server):
+    cfg, _, _, rows, summary = run_inline(tmp_path, redis_server.url, "train.eval_every=150", "train.eval_episodes=2")
+    evals = [(steps, m) for steps, _, m, source in rows if source == "evaluator"]
+    assert len(evals) >= 2
+    assert all(b - a >= 150 for (a, _), (b, _) in zip(evals, evals[1:]))  # one per eval_every env steps at most
+    for _, m in evals:  # the mode policy of a broadcast version, on 2 fixed seeds; DMC reports no success rate
+        assert m["eval/episodes"] == 2 and 0 <= m["eval/version"] <= summary["updates"] and "eval/success" not in m
+    assert evals[-1][1]["eval/version"] > evals[0][1]["eval/version"]  # later points evaluate later weights
 
 
 def test_inline_run_resumes_with_continuous_counters(tmp_path, redis_server):

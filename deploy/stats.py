@@ -1,0 +1,110 @@
+"""Statistics a reviewer trusts, from the periodic evaluations of training runs (`eval/return` in metrics.jsonl):
+per-seed raw curves as JSON, interquartile means with 95% stratified-bootstrap confidence intervals and the
+probability of improvement over a baseline (rliable; Agarwal et al., 2021), and eval curves with CI bands.
+
+    curves = eval_curves([Path("runs/walker_stand-vid2act-s0"), ...])   # {setting: [SeedCurve, ...]}
+    write_scores(curves, "dmc/walker_stand", out)     # scores-<target>.json: method, seed, env steps, eval returns
+    table = aggregate(curves, baseline="walker_stand-dreamerv2")        # IQM, CI, P(improvement) per setting
+
+A setting is a run directory's name less its trailing `-s<seed>` (deploy/report.py's `run_label`). A seed's score
+is its mean eval return over the last fifth of the shortest curve's budget (the paper's protocol: final performance).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPS = 2000
+"""Bootstrap resamples."""
+
+
+@dataclass
+class SeedCurve:
+    """One run's periodic evaluations."""
+
+    run: str
+    seed: int
+    env_steps: list[int]
+    eval_return: list[float]
+
+
+def eval_curves(run_dirs: list[Path]) -> dict[str, list[SeedCurve]]:
+    """{setting: its seeds' eval curves} from each run's metrics.jsonl (runs without evaluations are left out)."""
+    curves: dict[str, list[SeedCurve]] = {}
+    for run in run_dirs:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        points = [(int(r["env_steps"]), float(r["eval/return"])) for r in rows if "eval/return" in r]
+        if not points:
+            continue
+        match = re.search(r"-s(\d+)$", run.name)
+        steps, returns = zip(*sorted(points))
+        label = re.sub(r"-s\d+$", "", run.name)
+        curves.setdefault(label, []).append(SeedCurve(run.name, int(match.group(1)) if match else 0, list(steps),
+                                                      list(returns)))
+    return curves
+
+
+def write_scores(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> Path:
+    """Per-seed raw curves, one file per target (as APV and DreamerV3 publish theirs), for others to re-plot."""
+    path = out / f"scores-{target.replace('/', '-')}.json"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{"target": target, "method": label, **asdict(c)} for label, seeds in sorted(curves.items()) for c in seeds]
+    path.write_text(json.dumps(rows, indent=1))
+    return path
+
+
+def final_scores(curves: dict[str, list[SeedCurve]], last: float = 0.2) -> dict[str, np.ndarray]:
+    """{setting: (seeds, 1) scores}: each seed's mean eval return over the last `last` of the common budget."""
+    budget = min(c.env_steps[-1] for seeds in curves.values() for c in seeds)
+    scores = {}
+    for label, seeds in curves.items():
+        values = []
+        for c in seeds:
+            steps, returns = np.array(c.env_steps), np.array(c.eval_return)
+            window = (steps >= (1 - last) * budget) & (steps <= budget)
+            values.append(returns[window].mean() if window.any() else returns[steps <= budget][-1])
+        scores[label] = np.array(values, dtype=np.float64)[:, None]
+    return scores
+
+
+def aggregate(curves: dict[str, list[SeedCurve]], baseline: str | None = None, seed: int = 0) -> dict:
+    """{setting: {iqm, ci: [lo, hi], seeds, p_improvement (over `baseline`), p_ci}} with rliable's stratified
+    bootstrap (95% CIs); IQM over seeds of the final scores."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    scores = final_scores(curves)
+    rng = np.random.RandomState(seed)
+    point, interval = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
+                                                 random_state=rng)
+    table = {label: {"iqm": float(point[label][0]), "ci": [float(v) for v in interval[label][:, 0]],
+                     "seeds": int(len(scores[label]))} for label in scores}
+    if baseline in scores:
+        pairs = {label: (scores[label], scores[baseline]) for label in scores if label != baseline}
+        if pairs:
+            p_point, p_interval = rly.get_interval_estimates(
+                pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=REPS,
+                random_state=rng)
+            for label in pairs:
+                table[label].update(p_improvement=float(p_point[label][0]),
+                                    p_ci=[float(v) for v in p_interval[label][:, 0]])
+    return table
+
+
+def iqm_bands(seeds: list[SeedCurve], grid: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """IQM over seeds at each env step of `grid` (curves interpolated) and its 95% bootstrap CI: ((G,), (2, G))."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    ys = np.stack([np.interp(grid, c.env_steps, c.eval_return) for c in seeds])  # (seeds, G)
+
+    def per_step(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(x[:, j]) for j in range(x.shape[1])])
+
+    point, interval = rly.get_interval_estimates({"x": ys}, per_step, reps=REPS // 4,
+                                                 random_state=np.random.RandomState(seed))
+    return np.asarray(point["x"]), np.asarray(interval["x"])
