@@ -54,6 +54,17 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         [("--local", {"action": "store_true",
                       "help": "every part in this one Python process, no Ray (for a debugger); same driver"})],
     ),
+    "sweep": (
+        "a grid of targets x variants x seeds as Ray Tune trials (resumable), then IQM/CI statistics per target",
+        {"--seed": "seed"},
+        [("--out", {"required": True, "help": "sweep directory (runs, Tune state, curves, reports)"}),
+         ("--targets", {"help": "comma-separated target tasks (default: env.task)"}),
+         ("--seeds", {"default": "0,1,2", "help": "comma-separated seeds (default 0,1,2)"}),
+         ("--variant", {"nargs": "+", "action": "append", "metavar": "NAME_OR_KEY=VALUE",
+                        "help": "a setting: NAME then its overrides (repeat per variant)"}),
+         ("--concurrent", {"type": int, "default": 2, "help": "trials at a time (default 2)"}),
+         ("--cpus-per-trial", {"type": float, "default": 1.0, "help": "CPUs each trial asks Tune for"})],
+    ),
     "eval": (
         "evaluation episodes from a run's checkpoint (DMC return, Meta-World success rate)",
         {"--logdir": "logdir", "--episodes": "train.eval_episodes", "--seed": "seed"},

@@ -109,7 +109,7 @@ def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
         return []
     target = read_config(run_dirs[0] / "config.yaml").env.task if (run_dirs[0] / "config.yaml").exists() else "?"
     name = target.replace("/", "-")
-    baseline = next((label for label in curves if "dreamerv2" in label), None)
+    baseline = next((label for label in sorted(curves, key=len) if "dreamerv2" in label), None)  # plain dreamerv2
     table = aggregate(curves, baseline)
     (out / f"stats-{name}.json").write_text(json.dumps({"target": target, "baseline": baseline,
                                                         "score": "mean eval return over the last fifth of the budget",

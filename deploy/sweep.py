@@ -1,0 +1,103 @@
+"""`vid2act sweep`: a grid of targets x variants x seeds as Ray Tune trials, then the statistics of each target.
+
+    vid2act sweep --out runs/sweep-walker --targets dmc/walker_stand --seeds 0,1,2 \\
+        --variant dreamerv2 train.method=dreamerv2 --variant vid2act train.method=vid2act train.teachers=... \\
+        [--concurrent 2]          # overrides shared by every trial go before the first --variant
+
+Each trial is one training run, `<out>/<target task>-<variant>-s<seed>`, run whole inside its Tune trial (learner,
+env workers and evaluator in the trial's process, `train --local`, with the trial's CPUs), so the same sweep runs
+`--concurrent` trials at a time here and as many as a cluster holds there. The sweep is resumable: a re-run of the
+same command restores the Tune experiment, skips finished trials and resumes unfinished ones from their own
+checkpoints. Every finished trial's eval curve is written at once (`<out>/curves/<run>.json`); at the end each
+target gets `vid2act report`'s statistics in `<out>/report-<target>/` (IQM with 95% bootstrap CIs, P(improvement)
+over the dreamerv2 variant, eval curves, per-seed scores JSON).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import yaml
+
+from deploy.config import Config, apply_overrides, public_dict, read_config
+from runtime import split_csv
+
+log = logging.getLogger(__name__)
+
+
+def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list[int],
+         threads: int = 1) -> dict[str, list[str]]:
+    """{run name: its overrides} for every target x variant x seed (the learner on `threads` torch threads, the
+    trial's CPUs); ConfigError naming the bad one."""
+    trials = {}
+    for target in targets:
+        for name, *overrides in variants:
+            for seed in seeds:
+                run = f"{target.split('/', 1)[-1]}-{name}-s{seed}"
+                trials[run] = [f"env.task={target}", f"train.learner_threads={threads}", *overrides, f"seed={seed}"]
+                apply_overrides(copy.deepcopy(cfg), trials[run]).validate()  # fail before anything starts
+    return trials
+
+
+def trial(config: dict) -> None:
+    """One Tune trial: the run `config["run"]` of the sweep in `config["out"]` (resumes from its own checkpoint)."""
+    from ray import tune
+
+    from deploy.train import train
+
+    out, run = Path(config["out"]), config["trial"]["run"]
+    cfg = apply_overrides(read_config(out / "sweep.yaml"), [*config["trial"]["overrides"], f"logdir={out / run}"])
+    summary = train(cfg.validate(), local=True)
+    rows = [json.loads(line) for line in (out / run / "metrics.jsonl").read_text().splitlines()]
+    evals = [{"env_steps": r["env_steps"], "eval_return": r["eval/return"]} for r in rows if "eval/return" in r]
+    (out / "curves").mkdir(exist_ok=True)
+    (out / "curves" / f"{run}.json").write_text(json.dumps({"run": run, **summary, "evals": evals}, indent=1))
+    tune.report({**summary, "eval_return": evals[-1]["eval_return"] if evals else float("nan")})
+
+
+def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int, cpus_per_trial: float) -> dict:
+    """Run (or resume) the Tune experiment of `trials` in `out`; returns {run: final metrics}."""
+    from ray import tune
+
+    from deploy.ray_runtime import ensure_ray
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.yaml").write_text(yaml.safe_dump(public_dict(cfg), sort_keys=False))  # what every trial starts from
+    ensure_ray()
+    trainable = tune.with_resources(trial, {"cpu": cpus_per_trial})
+    space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in sorted(trials)]),
+             "out": str(out)}
+    path = out / "tune"
+    if tune.Tuner.can_restore(str(path)):
+        log.info("sweep: resuming %s (finished trials are kept)", path)
+        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True,
+                                   param_space=space)
+    else:
+        tuner = tune.Tuner(trainable, param_space=space,
+                           tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+                           run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=1))
+    results = tuner.fit()
+    return {r.config["trial"]["run"]: r.metrics for r in results if r.metrics and not r.error}
+
+
+def run(cfg: Config, args) -> int:
+    from deploy.cli import UserError
+    from deploy.report import report
+
+    if not args.variant:
+        raise UserError("give at least one --variant NAME [key=value ...] (e.g. --variant dreamerv2 "
+                        "train.method=dreamerv2)")
+    targets, seeds = split_csv(args.targets or cfg.env.task), [int(s) for s in split_csv(args.seeds)]
+    trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
+    results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial)
+    for target in targets:
+        task = target.split("/", 1)[-1]
+        runs = [Path(args.out) / name for name in sorted(trials) if name.startswith(f"{task}-")]
+        runs = [r for r in runs if (r / "metrics.jsonl").exists()]
+        for path in report(runs, Path(args.out) / f"report-{target.replace('/', '-')}"):
+            print(f"wrote {path}")
+    print(f"sweep done: {len(results)} of {len(trials)} trials finished -> {args.out}")
+    return 0 if len(results) == len(trials) else 1

@@ -1,0 +1,34 @@
+"""`vid2act sweep`: variants x seeds as Ray Tune trials (real Ray Tune, real runs at smoke size), resumable, with
+per-trial curves and the target's statistics written."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+COMMAND = ["sweep", "--preset", "smoke", "--targets", "dmc/walker_run", "--seeds", "0,1", "train.steps=700",
+           "train.eval_every=150", "--variant", "dreamerv2", "train.method=dreamerv2", "--variant", "dreamerv2-big",
+           "train.method=dreamerv2", "model.deter=24"]
+
+
+def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_without_rerunning(tmp_path):
+    out = tmp_path / "sweep"
+    first = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
+                           timeout=900, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = sorted(p.name for p in out.iterdir() if p.name.startswith("walker_run-"))
+    assert runs == ["walker_run-dreamerv2-big-s0", "walker_run-dreamerv2-big-s1", "walker_run-dreamerv2-s0",
+                    "walker_run-dreamerv2-s1"]
+    for run in runs:  # each trial: its own run directory, seed and variant, and its curve written when it ended
+        saved = (out / run / "config.yaml").read_text()
+        assert f"seed: {run[-1]}" in saved and ("deter: 24" in saved) == ("big" in run)
+        curve = json.loads((out / "curves" / f"{run}.json").read_text())
+        assert curve["env_steps"] >= 700 and curve["evals"]
+    stats = json.loads((out / "report-dmc-walker_run" / "stats-dmc-walker_run.json").read_text())
+    assert stats["baseline"] == "walker_run-dreamerv2" and stats["settings"]["walker_run-dreamerv2"]["seeds"] == 2
+    assert "p_improvement" in stats["settings"]["walker_run-dreamerv2-big"]
+    rows = (out / runs[0] / "metrics.jsonl").read_text()
+    again = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
+                           timeout=900, cwd=tmp_path)
+    assert again.returncode == 0 and "4 of 4 trials finished" in again.stdout, again.stderr[-3000:]
+    assert (out / runs[0] / "metrics.jsonl").read_text() == rows  # finished trials are not run again
