@@ -104,6 +104,10 @@ class Config:
         need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
         need(self.train.minutes >= 0, "train.minutes", "must be >= 0 (0 = no wall-clock budget)")
         need(0.0 <= self.distill.weight_floor < 1.0, "distill.weight_floor", "must lie in [0, 1)")
+        for key, choices in (("distill.floor", ("all", "dominant", "none")),
+                             ("distill.heads", ("shared", "per_teacher")), ("distill.target", ("sample", "mean")),
+                             ("distill.weights", ("linear", "distance"))):
+            need(get_value(self, key) in choices, key, f"{get_value(self, key)!r} is not one of {', '.join(choices)}")
         for key in ("train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
                     "collect.num_actors", "vae.batch"):
             need(get_value(self, key) >= 1, key, "must be >= 1")

@@ -88,6 +88,18 @@ class DistillConfig:
     """Weight of L_distill in Eq. 5."""
     weight_floor: float = 0.1
     """Floor on the domain weights in Eq. 4."""
+    floor: str = "all"
+    """Which teachers' weights the floor applies to: `all` (the release), `dominant` (the running argmax), `none`."""
+    heads: str = "shared"
+    """f_distill: `shared` (the release: one linear map for all teachers) or `per_teacher` (one map each)."""
+    target: str = "sample"
+    """The student features distilled: `sample` (the release: e_t with the sampled stoch) or `mean` (deter and the
+    posterior mean, as the teachers' features are)."""
+    weights: str = "linear"
+    """Domain weights: `linear` (Eq. 3: softmax_i of one linear layer on concat(s^i, e)) or `distance`
+    (softmax_i(-d_i / tau) over the distillation distances, which sees the student)."""
+    tau: float = 1.0
+    """Temperature of the `distance` weights."""
 
 
 @dataclass

@@ -44,9 +44,8 @@ class Learner:
         self.model.to(self.device)
         self.distiller = None
         if spec.teachers:
-            self.distiller = DomainDistiller(teacher_feature, self.model.feature_size, spec.n_domains,
-                                             cfg.distill.weight_floor, uniform=spec.uses.uniform_weights,
-                                             domains=domains)
+            self.distiller = DomainDistiller(teacher_feature, self.model.feature_size, spec.n_domains, cfg.distill,
+                                             uniform=spec.uses.uniform_weights, domains=domains)
             self.distiller.to(self.device)
         self.model_opt = torch.optim.Adam(self._model_params(), lr=cfg.model.lr, eps=cfg.model.eps)
         self.running = RunningWeights(max(spec.n_domains, 1))
@@ -79,7 +78,9 @@ class Learner:
                 if teacher_NBTF is None:
                     raise ValueError(f"method {self.spec.method} needs teacher features for every batch")
                 teacher = torch.as_tensor(teacher_NBTF, device=self.device)
-                distill, weights_NBT, distill_metrics = self.distiller(teacher, self.model.features(post))
+                student = self.model.rssm.mean_features(post) if self.config.distill.target == "mean" else \
+                    self.model.features(post)
+                distill, weights_NBT, distill_metrics = self.distiller(teacher, student, self.running.dominant())
                 loss = loss + self.config.distill.alpha * distill  # Eq. 5
                 metrics.update(distill_metrics)
         stepped = finite_step(self.model_opt, loss, self._model_params(), self.config.model.clip)
@@ -121,7 +122,7 @@ class Learner:
         feats, actions = self.source_pairs[domain]
         idx = torch.randint(len(feats), (self.config.vae.batch,), generator=self.generator).to(self.device)
         with torch.no_grad():
-            state = self.distiller.distill(feats[idx])  # f_distill(s^i), detached (METHOD step 4)
+            state = self.distiller.distill(feats[idx], domain)  # f_distill(s^i), detached (METHOD step 4)
         domain_B = torch.full((len(idx),), domain, device=self.device)
         loss, metrics = self.vae.loss(state, actions[idx], domain_B)
         finite_step(self.vae_opt, loss, list(self.vae.parameters()), self.config.model.clip)  # G: a skip is harmless

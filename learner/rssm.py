@@ -124,3 +124,9 @@ class RSSM(nn.Module):
     def features(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
         """e_t = concat(stoch, deter): the features the paper distils and the heads read."""
         return torch.cat([state["stoch"], state["deter"]], -1)
+
+    def mean_features(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """concat(posterior mean, deter): the distribution's mean in place of its sample (class probabilities for a
+        discrete state), the form in which frozen teachers give their features (they observe with sample=False)."""
+        mean = state["logits"].softmax(-1).flatten(-2) if self.discrete else state["mean"]
+        return torch.cat([mean.to(state["deter"].dtype), state["deter"]], -1)

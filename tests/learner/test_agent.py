@@ -178,3 +178,20 @@ def test_a_corrupt_checkpoint_names_its_file_instead_of_loading_other_weights(tm
     for load in (make_learner().restore, Player.from_checkpoint):
         with pytest.raises(CheckpointError, match="checkpoint.safetensors: content does not match the hash"):
             load(tmp_path)
+
+
+def test_the_distillation_variants_train_end_to_end(make_batch):
+    """Per-teacher heads, the mean target, the floor on the dominant teacher only and distance weights, together."""
+    from learner import DistillConfig
+
+    spec = make_spec("vid2act")
+    cfg = config()
+    cfg.distill = DistillConfig(heads="per_teacher", target="mean", floor="dominant", weights="distance", tau=0.5)
+    pairs = [(torch.randn(30, FT), torch.rand(30, A) * 2 - 1) for _ in range(2)]
+    learner = Learner(spec, cfg, FT, pairs, domains=["walker_walk", "hopper_stand"])
+    before = [p.clone() for p in learner.distiller.f_distill[1].parameters()]
+    for i in range(3):
+        metrics = learner.update(make_batch(B, T, S, A, i), torch.randn(2, B, T, FT))
+    assert all(np.isfinite(v) for v in metrics.values()) and learner.updates == 3
+    assert abs(metrics["train/domain_weight/walker_walk"] + metrics["train/domain_weight/hopper_stand"] - 1) < 1e-5
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.distiller.f_distill[1].parameters()))

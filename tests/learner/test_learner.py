@@ -5,6 +5,7 @@ import torch
 
 from learner.action_vae import ActionVAE
 from learner.behavior import lambda_return
+from learner.config import DistillConfig
 from learner.distill import DomainDistiller
 from learner import ActionVAEConfig, ActorCriticConfig, AgentSpec, Learner, LearnerConfig, Player
 
@@ -48,7 +49,7 @@ def test_weight_of_the_source_that_equals_the_target_rises():
     the softmax, so weights can only depend on the teacher's own features. Real teachers' features differ in
     their statistics; so do these (means +1 and -1)."""
     torch.manual_seed(0)
-    d = DomainDistiller(10, 10, n_teachers=2, weight_floor=0.1)
+    d = DomainDistiller(10, 10, n_teachers=2, cfg=DistillConfig(weight_floor=0.1))
     opt = torch.optim.Adam(d.parameters(), lr=1e-2)
     for _ in range(300):
         student = torch.randn(8, 5, 10) + 1.0
@@ -146,3 +147,36 @@ def test_student_starts_from_a_pretrained_world_model(tmp_path):
     save_checkpoint(tmp_path / "wider", {"model": wider}, {"step": 0})
     with pytest.raises(CheckpointError, match="wider.*does not fit"):
         learner.init_world_model(tmp_path / "wider")
+
+
+def test_per_teacher_heads_map_each_teacher_with_its_own_f_distill():
+    d = DomainDistiller(FT, 10, n_teachers=3, cfg=DistillConfig(heads="per_teacher"))
+    teacher = torch.randn(3, B, T, FT)
+    u = d.distill(teacher)
+    assert u.shape == (3, B, T, 10) and len(d.f_distill) == 3
+    torch.testing.assert_close(u[2], d.f_distill[2](teacher[2]))
+    torch.testing.assert_close(d.distill(teacher[1], domain=1), u[1])  # the action VAE's per-domain path
+
+
+def test_distance_weights_favour_the_teacher_closest_to_the_student():
+    d = DomainDistiller(FT, FT, n_teachers=2, cfg=DistillConfig(weights="distance", tau=0.1))
+    with torch.no_grad():
+        d.f_distill[0].weight.copy_(torch.eye(FT))
+        d.f_distill[0].bias.zero_()
+    student = torch.randn(B, T, FT)
+    teacher = torch.stack([student, student + 3.0])  # teacher 0 maps exactly onto the student
+    _, w, _ = d(teacher, student)
+    assert (w[0] > 0.99).all()
+
+
+@pytest.mark.parametrize("floor, dominant, floored", [("all", 0, True), ("dominant", 1, True),
+                                                       ("dominant", 0, False), ("none", 1, False)])
+def test_the_weight_floor_applies_where_configured(floor, dominant, floored):
+    """Teacher 0 matches the student (distance 0, weight ~1); teacher 1 is far (weight ~0): its term stays in the loss
+    at the floor's weight only where the floor applies."""
+    d = DomainDistiller(FT, 10, n_teachers=2, cfg=DistillConfig(floor=floor, weights="distance", tau=1e-3))
+    teacher = torch.randn(2, B, T, FT)
+    student = d.distill(teacher)[0].detach()
+    loss, w, m = d(teacher, student, dominant=dominant)
+    far = float(m["train/distill_dist/1"])
+    assert float(loss) == pytest.approx((0.1 if floored else float(w[1].mean())) * far, rel=1e-4, abs=1e-6)
