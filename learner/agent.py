@@ -69,6 +69,8 @@ class AgentSpec:
     value_layers: int
     vae_latent: int
     vae_hidden: int
+    vae_zero_z: bool = False
+    """h_G from z = 0 when acting (and in imagination), not a clipped N(0, 1) sample."""
 
     @classmethod
     def create(cls, model: WorldModelConfig, ac: ActorCriticConfig, vae: ActionVAEConfig, *, method: str,
@@ -78,7 +80,7 @@ class AgentSpec:
         return cls(model=model.kwargs(image_size, action_width, reward_head=True), action_dim=action_dim,
                    method=method, n_domains=n_domains if uses.teachers else 0, units=ac.units,
                    actor_layers=ac.actor_layers, value_layers=ac.value_layers, vae_latent=vae.latent,
-                   vae_hidden=vae.hidden)
+                   vae_hidden=vae.hidden, vae_zero_z=vae.zero_z)
 
     @classmethod
     def from_dict(cls, data: dict | AgentSpec) -> AgentSpec:

@@ -112,6 +112,11 @@ class ActionVAEConfig:
     """(source state, action) pairs per G update."""
     source_steps: int = 20_000
     """Most (teacher feature, action) pairs kept per source dataset for G's updates."""
+    slow_every: int = 0
+    """Updates between copies of G into the slow G that the actor reads (in imagination and acting); 0 = the actor
+    reads the G being trained (the release)."""
+    zero_z: bool = False
+    """h_G from z = 0 (the decoder's mode) in imagination and acting, instead of z ~ N(0, 1) clipped (the release)."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ Which of these a method uses is its `Method` value (learner/agent.py).
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,9 @@ class Learner:
             self.vae_opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.model.lr, eps=cfg.model.eps)
             self.source_pairs = [(f.to(self.device), pad_action(a, spec.model["action_dim"]).to(self.device))
                                  for f, a in source_pairs]
+        # the G the actor reads: a slow copy synced every `vae.slow_every` updates, or G itself
+        self.guide_vae = copy.deepcopy(self.vae).requires_grad_(False) if self.vae is not None and \
+            cfg.vae.slow_every else self.vae
         critic = MLP(self.model.feature_size, 1, spec.units, spec.value_layers)
         self.ac = ActorCritic(actor, critic, cfg.ac, eps=cfg.model.eps, clip=cfg.model.clip)
         self.ac.to(self.device)
@@ -104,6 +108,8 @@ class Learner:
         """Count an applied or a skipped update; DivergenceError after `nonfinite_limit` skipped in a row."""
         if stepped:
             self.updates, self.skipped_in_row = self.updates + 1, 0
+            if self.guide_vae is not self.vae and self.updates % self.config.vae.slow_every == 0:
+                self.guide_vae.load_state_dict(self.vae.state_dict())
             return
         self.skipped, self.skipped_in_row = self.skipped + 1, self.skipped_in_row + 1
         if self.skipped_in_row >= self.config.model.nonfinite_limit:
@@ -136,7 +142,8 @@ class Learner:
 
         def guide(feat_NF):
             with torch.no_grad():
-                return self.vae.guidance(feat_NF, domain)
+                z = feat_NF.new_zeros(*feat_NF.shape[:-1], self.vae.latent) if self.spec.vae_zero_z else None
+                return self.guide_vae.guidance(feat_NF, domain, z)
         return guide
 
     def init_world_model(self, directory: str | Path) -> None:
@@ -163,7 +170,7 @@ class Learner:
     def policy_weights(self) -> tuple[dict[str, np.ndarray], int]:
         """(weights, version): everything a Player needs as flat numpy arrays (`Player.load` reads them).
         DivergenceError instead when any of them is non-finite: such weights are never broadcast."""
-        weights = acting_weights(Parts(self.model, self.ac.actor, self.vae), self.running.dominant())
+        weights = acting_weights(Parts(self.model, self.ac.actor, self.guide_vae), self.running.dominant())
         bad = [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
         if bad:
             raise DivergenceError(f"training diverged: {len(bad)} of {len(weights)} policy weight arrays hold NaN/inf "
@@ -177,8 +184,10 @@ class Learner:
                  "actor_opt": self.ac.actor_opt, "critic_opt": self.ac.critic_opt}
         if self.distiller is not None:
             parts["distiller"] = self.distiller
-        if self.vae is not None:
-            parts.update(vae=self.vae, vae_opt=self.vae_opt)
+        if self.vae is not None:  # `vae` is the G the actor reads (a Player loads it); `vae_live` the trained one
+            parts.update(vae=self.guide_vae, vae_opt=self.vae_opt)
+            if self.guide_vae is not self.vae:
+                parts["vae_live"] = self.vae
         return parts
 
     def save(self, directory: str | Path, **extra) -> Path:

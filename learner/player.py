@@ -79,7 +79,7 @@ class Player:
         self.state = {k: v[:, -1] for k, v in post.items()}
         feat = self.model.features(self.state)  # e_t, (K, F)
         if self.vae is not None:
-            z = torch.zeros(K, self.vae.latent) if not self.explore else \
+            z = torch.zeros(K, self.vae.latent) if not self.explore or self.spec.vae_zero_z else \
                 torch.randn(K, self.vae.latent).clamp(-Z_CLIP, Z_CLIP)
             feat = torch.cat([feat, self.vae.guidance(feat, self.domain, z)], -1)
         dist = self.actor(feat)

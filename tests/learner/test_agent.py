@@ -195,3 +195,34 @@ def test_the_distillation_variants_train_end_to_end(make_batch):
     assert all(np.isfinite(v) for v in metrics.values()) and learner.updates == 3
     assert abs(metrics["train/domain_weight/walker_walk"] + metrics["train/domain_weight/hopper_stand"] - 1) < 1e-5
     assert any(not torch.equal(a, b) for a, b in zip(before, learner.distiller.f_distill[1].parameters()))
+
+
+def test_the_actor_reads_a_slow_g_with_z_zero_when_configured(tmp_path, make_batch):
+    """vae.slow_every: the actor's G (broadcast, checkpointed as `vae`) changes only every slow_every updates;
+    vae.zero_z: h_G is deterministic in imagination and acting."""
+    from learner import ActionVAEConfig
+
+    model_cfg = config()
+    model_cfg.vae = ActionVAEConfig(batch=8, slow_every=3, zero_z=True, latent=4, hidden=16)
+    spec = AgentSpec.create(SMALL, ActorCriticConfig(units=12, actor_layers=2, value_layers=2), model_cfg.vae,
+                            method="vid2act", image_size=S, action_dim=A, action_width=6, n_domains=2)
+    pairs = [(torch.randn(30, FT), torch.rand(30, A) * 2 - 1) for _ in range(2)]
+    learner = Learner(spec, model_cfg, FT, pairs)
+    assert learner.guide_vae is not learner.vae and spec.vae_zero_z
+    frozen = {k: v.clone() for k, v in learner.guide_vae.state_dict().items()}
+    for i in range(2):
+        learner.update(make_batch(B, T, S, A, i), torch.randn(2, B, T, FT))
+    assert all(torch.equal(v, learner.guide_vae.state_dict()[k]) for k, v in frozen.items())  # not yet synced
+    learner.update(make_batch(B, T, S, A, 2), torch.randn(2, B, T, FT))
+    for k, v in learner.vae.state_dict().items():  # synced at update 3
+        assert torch.equal(v, learner.guide_vae.state_dict()[k])
+    guide, feat = learner._guide(), torch.randn(5, learner.model.feature_size)
+    torch.testing.assert_close(guide(feat), guide(feat))  # z = 0: no sampling noise
+    learner.save(tmp_path)
+    player = Player.from_checkpoint(tmp_path, explore=True)
+    for k, v in learner.guide_vae.state_dict().items():  # the acting G is the slow one
+        assert torch.equal(player.vae.state_dict()[k], v)
+    twin = Learner(spec, model_cfg, FT, pairs, seed=3)
+    twin.restore(tmp_path)
+    for k, v in learner.vae.state_dict().items():
+        assert torch.equal(twin.vae.state_dict()[k], v)
