@@ -34,7 +34,8 @@ class TrainConfig:
     prefill: int = 2_500
     """Random env steps before training starts."""
     train_every: int = 5
-    """Env steps (after action repeat) per update, as DreamerV2 counts them."""
+    """Env frames per update (action repeat included): at DMC's repeat 2 an update every 2.5 agent steps. DreamerV2
+    counts agent steps (an update every 5 of them), i.e. half this rate; set 10 here for DreamerV2's rate."""
     first_updates: int = 100
     """Updates at the first training step."""
     num_actors: int = 2
