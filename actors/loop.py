@@ -79,14 +79,15 @@ class EnvLoop:
 
     The loop never hands out a partial episode: an episode reaches `on_episode` only once its last step is in.
     Any exception of an env's step or reset (a diverged simulation's PhysicsError, a renderer error) discards that
-    env's unfinished episode, resets it and counts a fault; an env whose `max_reset_faults` resets in a row fail
-    raises EnvFaultError naming its task and the error.
+    env's unfinished episode, resets it and counts a fault; an env that faults `max_faults` times in a row (steps
+    or resets, with no successful step between) raises EnvFaultError naming its task and the error.
     """
 
     def __init__(self, envs: list, policy: Policy, on_episode: Callable[[Episode], None], seed: int = 0,
-                 max_reset_faults: int = 3):
+                 max_faults: int = 3):
         self.envs, self.policy, self.on_episode = envs, policy, on_episode
-        self.max_reset_faults, self.faults = max_reset_faults, 0
+        self.max_faults, self.faults = max_faults, 0
+        self.in_row = [0] * len(envs)  # faults of each env since its last successful step
         self.recorders = [EpisodeRecorder(env.action_space.shape[0]) for env in envs]
         self.seeds = np.random.SeedSequence(seed)
         self.obs: list[dict] = [{} for _ in envs]
@@ -97,18 +98,25 @@ class EnvLoop:
     def _next_seed(self) -> int:
         return int(self.seeds.spawn(1)[0].generate_state(1)[0])
 
+    def _fault(self, i: int, what: str, error: Exception) -> None:
+        """Count a fault of env `i`; EnvFaultError once it has faulted `max_faults` times in a row."""
+        self.faults += 1
+        self.in_row[i] += 1
+        log.warning("env %d (%s): %s failed (%s: %s)", i, self._task(i), what, type(error).__name__,
+                    str(error).splitlines()[0][:200] if str(error) else "")
+        if self.in_row[i] >= self.max_faults:
+            raise EnvFaultError(f"{self._task(i)}: the environment failed {self.in_row[i]} times in a row (steps or "
+                                f"resets, no successful step between); last error {type(error).__name__}: {error}") \
+                from error
+
     def _reset(self, i: int) -> None:
-        """Start a new episode in env `i`, retrying failed resets (each a fault) up to `max_reset_faults`."""
-        for attempt in range(1, self.max_reset_faults + 1):
+        """Start a new episode in env `i`, retrying failed resets (each a fault)."""
+        while True:
             try:
                 obs, info = self.envs[i].reset(seed=self._next_seed())
                 break
             except Exception as error:  # noqa: BLE001 -- any env failure: count it, try again
-                self.faults += 1
-                log.warning("env %d (%s): reset failed (%s: %s)", i, self._task(i), type(error).__name__, error)
-                if attempt == self.max_reset_faults:
-                    raise EnvFaultError(f"{self._task(i)}: the environment failed {attempt} resets in a row; last "
-                                        f"error {type(error).__name__}: {error}") from error
+                self._fault(i, "reset", error)
         self.recorders[i].steps = []
         self.recorders[i].add(obs, None)
         self.obs[i], self.infos[i] = obs, info
@@ -124,11 +132,10 @@ class EnvLoop:
             try:
                 obs, _, terminated, truncated, info = env.step(actions[i])
             except Exception as error:  # noqa: BLE001 -- a faulty env loses its unfinished episode, not the run
-                self.faults += 1
-                log.warning("env %d (%s): step failed (%s: %s); its unfinished episode (%d steps) is discarded",
-                            i, self._task(i), type(error).__name__, str(error).splitlines()[0][:200], len(rec.steps))
+                self._fault(i, f"step (its unfinished {len(rec.steps)}-step episode is discarded)", error)
                 self._reset(i)
                 continue
+            self.in_row[i] = 0
             rec.add(obs, actions[i])
             self.obs[i], self.infos[i] = obs, info
             if terminated or truncated:

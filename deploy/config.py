@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,25 +94,22 @@ class Config:
         for task in self.collect.task_list:
             check_task(f"{self.collect.suite}/{task}")
         parse_policy_mix(self.collect.policy)
-        need(self.collect.episodes > 0, "collect.episodes", "must be > 0")
-        need(self.collect.medium_noise >= 0, "collect.medium_noise", "must be >= 0")
-        need(self.model.discrete >= 0 and self.model.stoch > 0, "model.stoch", "sizes must be positive")
+        need(self.model.discrete >= 0, "model.discrete", "must be >= 0 (0 = Gaussian)")
         need(0.0 <= self.model.kl_balance <= 1.0, "model.kl_balance", "must lie in [0, 1]")
-        need(self.replay.seq_len >= 2 and self.replay.batch >= 1, "replay.seq_len", "need batch >= 1 and seq_len >= 2")
-        need(self.replay.samples_per_insert >= 0, "replay.samples_per_insert", "must be >= 0 (0 = derived)")
+        need(0.0 < self.ac.discount <= 1.0 and 0.0 <= self.ac.lambda_ <= 1.0, "ac.discount",
+             "need 0 < ac.discount <= 1 and 0 <= ac.lambda_ <= 1")
+        need(self.replay.seq_len >= 2, "replay.seq_len", "must be >= 2")
         need(self.train.method in METHODS, "train.method",
              f"unknown method {self.train.method!r}; choose one of {', '.join(METHODS)}")
-        need(self.train.train_every >= 1, "train.train_every", "must be >= 1")
-        need(self.train.minutes >= 0, "train.minutes", "must be >= 0 (0 = no wall-clock budget)")
         need(0.0 <= self.distill.weight_floor < 1.0, "distill.weight_floor", "must lie in [0, 1)")
         for key, choices in (("distill.floor", ("all", "dominant", "none")),
                              ("distill.heads", ("shared", "per_teacher")), ("distill.target", ("sample", "mean")),
                              ("distill.weights", ("linear", "distance"))):
             need(get_value(self, key) in choices, key, f"{get_value(self, key)!r} is not one of {', '.join(choices)}")
-        for key in ("train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
-                    "collect.num_actors", "vae.batch"):
-            need(get_value(self, key) >= 1, key, "must be >= 1")
-        need(self.train.teacher_actors >= 0, "train.teacher_actors", "must be >= 0 (0 = in the learner's process)")
+        for key in POSITIVE:
+            need(get_value(self, key) > 0, key, f"{get_value(self, key)!r} must be > 0")
+        for key in NON_NEGATIVE:
+            need(get_value(self, key) >= 0, key, f"{get_value(self, key)!r} must be >= 0 (0 = off, or the default)")
 
     def _check_combinations(self) -> None:
         """Rules between keys: a window fits in an episode, the replay holds what the limiter waits for."""
@@ -123,6 +121,27 @@ class Config:
         need(self.replay.capacity >= max(schedule.min_inserts, episode), "replay.capacity",
              f"{self.replay.capacity} steps cannot hold the prefill ({schedule.min_inserts} agent steps) and a "
              f"{episode}-step episode; raise replay.capacity")
+
+
+POSITIVE = (
+    "collect.episodes", "collect.num_actors", "model.depth", "model.stoch", "model.deter", "model.hidden",
+    "model.units", "model.reward_layers", "model.min_std", "model.lr", "model.eps", "model.clip",
+    "model.nonfinite_limit", "ac.units", "ac.actor_layers", "ac.value_layers", "ac.horizon", "ac.slow_target_every",
+    "ac.actor_lr", "ac.critic_lr", "distill.tau", "vae.latent", "vae.hidden", "vae.batch", "vae.source_steps",
+    "teacher.batch", "teacher.seq_len", "teacher.lr", "teacher.eps", "teacher.clip", "teacher.log_every",
+    "teacher.checkpoint_every", "replay.capacity", "replay.batch", "replay.prefetch", "train.steps",
+    "train.train_every", "train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
+    "train.eval_episodes", "train.checkpoint_every",
+)
+"""Keys whose value must be > 0 (sizes, counts, rates)."""
+
+NON_NEGATIVE = (
+    "model.free_nats", "model.kl_scale", "model.reward_scale", "model.action_pad", "ac.entropy", "distill.alpha",
+    "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert", "train.teacher_actors",
+    "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads", "train.learner_restarts",
+    "train.eval_every", "collect.medium_noise",
+)
+"""Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""
 
 
 def need(ok: bool, key: str, msg: str) -> None:
@@ -145,9 +164,12 @@ def _coerce(value: str, kind: type, key: str) -> object:
                 raise ValueError(value)
             return int(number)
         if kind is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
         return str(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigError(f"config {key}: {value!r} is not a valid {kind.__name__}") from None
 
 
@@ -260,17 +282,18 @@ def changed_settings(cfg: Config, saved: str | Path) -> list[str]:
     if not Path(saved).is_file():
         return []
     old, new = leaves(read_config(saved)), leaves(cfg)
-    ignored = {"preset", "strict_resume", "replay.url"}  # how a run was reached, not what it computes
+    ignored = {"preset", "strict_resume", "replay.url", "logdir"}  # where and how a run is reached, not what it does
     return [f"{key}: {getattr(o, n)!r} -> {getattr(new[key][0], n)!r}" for key, (o, n, _) in old.items()
             if key not in ignored and getattr(o, n) != getattr(new[key][0], n)]
 
 
-def check_resume(cfg: Config, directory: str | Path) -> None:
-    """Before resuming the run in `directory`: log the settings that changed since it was saved, or (with
-    `strict_resume`) refuse with their list. The new settings are what runs."""
+def check_resume(cfg: Config, directory: str | Path) -> list[str]:
+    """Before resuming the run in `directory`: the settings that changed since it was saved (logged), or with
+    `strict_resume` a refusal listing them. The new settings are what runs."""
     changes = changed_settings(cfg, Path(directory) / "config.yaml")
     if changes and cfg.strict_resume:
         raise ConfigError(f"{directory}: settings changed since the run was saved ({'; '.join(changes)}); "
                           f"resume with the saved ones, or without strict_resume=true to apply them")
     if changes:
         log.warning("resuming %s with changed settings: %s", directory, "; ".join(changes))
+    return changes

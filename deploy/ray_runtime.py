@@ -47,6 +47,14 @@ def local_ray(num_cpus: int = 2, **options) -> None:
     ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": worker_env()}, **options)
 
 
+def token_auth_enabled() -> bool:
+    """Whether the connected cluster uses Ray's token authentication (local clusters do by default since 2.59; a
+    second process that connects by address must then enable it too, with the token of ~/.ray/auth_token)."""
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled  # ray==2.60 (pinned)
+
+    return bool(is_token_auth_enabled())
+
+
 def remote(cls: type, **options):
     """`ray.remote(cls).options(**options)`: the one place domain classes become actors."""
     return ray.remote(cls).options(**options)

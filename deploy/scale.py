@@ -8,9 +8,10 @@ current chunk (no episode is lost) and says so in the run's log.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
 from pathlib import Path
-
-import ray
 
 from deploy.config import Config
 
@@ -19,17 +20,26 @@ RUN_FILE = "ray.json"
 
 
 def reach(run_dir: Path) -> dict:
-    """The run's `ray.json`; UserError when the run is not running (or never recorded itself)."""
+    """The run's `ray.json`, its cluster checked to answer; UserError when the run is not running (or never recorded
+    itself, or ran with `--local`)."""
     from deploy.cli import UserError
 
     path = run_dir / RUN_FILE
     try:
-        return json.loads(path.read_text())
+        where = json.loads(path.read_text())
+        host, port = where["address"].rsplit(":", 1)
+        where["namespace"], where["control"]  # noqa: B018 -- KeyError when missing
     except FileNotFoundError:
         raise UserError(f"{path}: not found: no training job is running in {run_dir} (a running `vid2act train "
-                        f"--logdir {run_dir}` records how to reach it there)") from None
-    except ValueError as error:
-        raise UserError(f"{path}: unreadable ({error}); is the run still starting? try again") from None
+                        f"--logdir {run_dir}` without --local records how to reach it there)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise UserError(f"{path}: unreadable ({error!r}); is the run still starting? try again") from None
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError:
+        raise UserError(f"{path} is stale: nothing answers at {where['address']} (the run has ended or was killed); "
+                        f"delete it") from None
+    return where
 
 
 def scale(run_dir: str | Path, actors: int) -> int:
@@ -39,6 +49,10 @@ def scale(run_dir: str | Path, actors: int) -> int:
     if actors < 1:
         raise UserError(f"--actors {actors}: a run needs at least one env actor")
     where = reach(Path(run_dir))
+    if where.get("auth") == "token" and "ray" not in sys.modules:  # Ray reads this as it loads: import it after
+        os.environ["RAY_AUTH_MODE"] = "token"  # the run's cluster authenticates: connect with the token too
+    import ray
+
     if not ray.is_initialized():
         try:
             ray.init(address=where["address"], namespace=where["namespace"], log_to_driver=False,

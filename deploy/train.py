@@ -12,8 +12,10 @@ to TensorBoard, the Ray dashboard, a progress line and `metrics.jsonl`; re-runni
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +25,36 @@ import ray
 from deploy import placement
 from deploy.config import Config, check_resume, save_config
 from deploy.metrics import MetricsSink
-from deploy.ray_runtime import ensure_ray, remote
+from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
 from deploy.scale import RUN_FILE
 from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
     control_name, replay_service
 from deploy.teacher_service import RemoteTeachers, start_teacher_actors
-from learner import CheckpointError, checkpoint_exists, load_checkpoint
+from learner import AgentSpec, CheckpointError, checkpoint_exists, load_checkpoint
 from replay import RedisReplay, connect
 from runtime import Driver, RunError, RunPlan, env_worker_args, eval_worker_args, learner_args, local_driver, \
     plan_run
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold `<run_dir>/.lock` while the run goes on: a second `vid2act train` on the same directory is refused in
+    one line instead of sharing its replay and checkpoint."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise RunError(f"{run_dir} is in use by another `vid2act train` (pid {handle.read().strip() or '?'}); "
+                           f"wait for it to end, or use another --logdir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
 
 
 @contextlib.contextmanager
@@ -90,7 +111,8 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     name = control_name(Path(cfg.logdir))
     control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None).remote(t.num_actors)
     ray.get(control.get_actors.remote())  # placed: `vid2act scale` may find it now
-    where = {"address": ray.get_runtime_context().gcs_address, "namespace": CONTROL_NAMESPACE, "control": name}
+    where = {"address": ray.get_runtime_context().gcs_address, "namespace": CONTROL_NAMESPACE, "control": name,
+             "auth": "token" if token_auth_enabled() else "disabled"}
     (Path(cfg.logdir) / RUN_FILE).write_text(json.dumps(where, indent=1))  # how `vid2act scale` reaches this run
 
     def spawn_env(i: int):
@@ -105,29 +127,37 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     return driver, [*pools, control, *([evaluator] if evaluator else [])]
 
 
-def check_run_dir(cfg: Config, plan: RunPlan) -> None:
+def check_run_dir(cfg: Config, plan: RunPlan) -> list[str]:
     """Before anything is written: a run directory that holds another method's or model's run is refused, and a
-    resumed run says which settings changed (or refuses, with `strict_resume`)."""
+    resumed run's changed settings are returned (or refused, with `strict_resume`)."""
     saved = Path(cfg.logdir) / "checkpoint"
     if not checkpoint_exists(saved):
-        return
-    spec = load_checkpoint(saved, hint="delete it to start the run over")[0].get("spec") or {}  # hashes checked
+        return []
+    info = load_checkpoint(saved, hint=f"use a fresh --logdir, or delete {cfg.logdir} to start the run over")[0]
+    spec = AgentSpec.from_dict(info["spec"]).to_dict() if isinstance(info.get("spec"), dict) else {}
     if spec != plan.spec.to_dict():
         differ = sorted(k for k in set(spec) | set(plan.spec.to_dict()) if spec.get(k) != plan.spec.to_dict().get(k))
         raise RunError(f"{cfg.logdir} holds a {spec.get('method', '?')} run that differs from this "
                        f"{plan.spec.method} run in {', '.join(differ)}; use a fresh --logdir, or the settings it was "
                        f"made with")
-    check_resume(cfg, cfg.logdir)
+    return check_resume(cfg, cfg.logdir)
 
 
 def train(cfg: Config, local: bool = False) -> dict:
     """Run (or resume) the student's training as configured; returns {env_steps, updates, version}."""
     plan = plan_run(cfg)
-    check_run_dir(cfg, plan)
+    changes = check_run_dir(cfg, plan)
     run_dir = Path(cfg.logdir)
-    save_config(cfg, run_dir)
+    with run_lock(run_dir):
+        save_config(cfg, run_dir)
+        return _train(cfg, plan, run_dir, changes, local)
+
+
+def _train(cfg: Config, plan: RunPlan, run_dir: Path, changes: list[str], local: bool) -> dict:
     with run_log(run_dir), replay_service(cfg, run_dir, plan.spec.action_dim) as url, \
             metrics_log(cfg) as on_metrics:
+        if changes:  # the record of what the saved config.yaml said, now overwritten
+            log.info("resumed with changed settings: %s", "; ".join(changes))
         replay = RedisReplay(connect(url), cfg.replay.capacity)
         if local:
             driver, others = local_driver(cfg, plan, url, replay, on_metrics), []

@@ -116,7 +116,7 @@ class Learner:
             shown = {k: round(float(v), 4) for k, v in metrics.items() if k in ("train/loss", "train/actor_loss")}
             raise DivergenceError(
                 f"training diverged: {self.skipped_in_row} updates in a row had a non-finite loss or gradient "
-                f"(after update {self.updates}: {shown}); the last checkpoint is intact: resume from it with a lower "
+                f"(after update {self.updates}: {shown}); nothing non-finite was applied or saved: resume with a lower "
                 f"model.lr / ac.actor_lr / ac.critic_lr or a tighter model.clip")
 
     def _model_params(self) -> list:
@@ -207,8 +207,9 @@ class Learner:
         """Take back the state `save` wrote; returns the sidecar. The configured learning rates, epsilon and clip
         apply from here on (what the config says is what runs). CheckpointError naming the file when the checkpoint
         is missing, corrupt or of another model or method."""
-        info, tensors = checkpoint.load(directory, hint="delete it to start the run over")
-        if info.get("spec") != self.spec.to_dict():
+        info, tensors = checkpoint.load(directory, hint="use a fresh --logdir, or delete the run directory")
+        saved = info.get("spec")
+        if not isinstance(saved, dict) or AgentSpec.from_dict(saved).to_dict() != self.spec.to_dict():
             raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
                                              f"use a fresh logdir")
         checkpoint.restore(self._parts(), info, tensors, directory)

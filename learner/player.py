@@ -43,7 +43,7 @@ class Player:
     def from_checkpoint(cls, directory: str | Path, explore: bool = False, seed: int = 0) -> Player:
         """The policy of a learner checkpoint (`Learner.save`), at its saved version; nothing is unpickled.
         CheckpointError naming the file when it is missing, corrupt or does not fit its own spec."""
-        info, tensors = checkpoint.load(directory, hint="train the run first (`vid2act train`)")
+        info, tensors = checkpoint.load(directory, hint="train the run first (`vid2act train`) if it has none")
         player = cls(info["spec"], explore=explore, seed=seed)
         weights = {f"{name}.{key[len(prefix):]}": value.numpy() for name, prefix in ACTING_PREFIXES.items()
                    for key, value in tensors.items() if key.startswith(prefix)}

@@ -114,6 +114,9 @@ class DatasetWriter:
                 manifest = json.loads(path.read_text())
                 if not isinstance(manifest, dict) or not isinstance(manifest.get("episodes"), list):
                     raise ValueError("no list of episodes")
+                keys = {"file", "index", "length", "bytes", "sha256"}
+                if not all(isinstance(e, dict) and keys <= set(e) for e in manifest["episodes"]):
+                    raise ValueError(f"an episode entry lacks one of {sorted(keys)}")
             except (ValueError, UnicodeDecodeError) as err:
                 raise DatasetError(path, f"unreadable or malformed manifest ({err})",
                                    "move it away (or delete it) and re-run `vid2act collect`: episodes it cannot "

@@ -62,21 +62,27 @@ class Sampler:
         self._steps -= len(ep["reward"])
         self._windows -= max(len(ep["reward"]) - self.seq_len + 1, 0)
 
-    def _check_identity(self) -> None:
-        """A store that lost its contents (ids restart at 1) is detected by its identity: drop the cache, resync."""
+    def _check_identity(self) -> bool:
+        """A store that lost its contents (ids restart at 1) is detected by its identity: drop the cache and the
+        batches drawn from it, resync. Returns whether it was reset."""
         identity = self.replay.identity()
-        if identity != self._identity and self._identity is not None:
+        reset = identity != self._identity and self._identity is not None
+        self._identity = identity
+        if reset:
             log.warning("replay at %s was reset (its episodes are gone: flushed, or restarted without persistence); "
                         "dropping the learner's cache of %d episodes and resyncing", self.replay.url, len(self._cache))
             for episode_id in list(self._cache):
                 self._drop(episode_id)
             self._last_id = 0
+            while not self._queue.empty():  # prefetched batches of deleted episodes are never handed out
+                self._queue.get_nowait()
             self.resets += 1
-        self._identity = identity
+        return reset
 
-    def _sync(self) -> None:
-        """Drop what Redis evicted, pull what is new (each episode once), keep within cache_steps."""
-        self._check_identity()
+    def _sync(self) -> bool:
+        """Drop what Redis evicted, pull what is new (each episode once), keep within cache_steps; returns whether
+        the store was found reset."""
+        reset = self._check_identity()
         ids = self.replay.episode_ids()
         oldest = ids[0] if ids else self._last_id + 1
         for episode_id in [i for i in self._cache if i < oldest]:
@@ -89,6 +95,7 @@ class Sampler:
                 self._drop(next(iter(self._cache)))
         if new:
             self._last_id = new[-1]
+        return reset
 
     def _count_sampled(self) -> None:
         taken = self._taken
@@ -102,7 +109,8 @@ class Sampler:
             while not self._stop.is_set():
                 if time.monotonic() >= next_sync:
                     self._count_sampled()
-                    self._sync()
+                    if self._sync():
+                        pending = None  # drawn from the deleted episodes
                     next_sync = time.monotonic() + self.poll_s
                 if pending is None:
                     if self._windows == 0:
@@ -137,6 +145,9 @@ class Sampler:
     def why_no_batch(self) -> str:
         """What the cache holds against what a batch needs, in one sentence."""
         longest = max((len(ep["reward"]) for ep in list(self._cache.values())), default=0)
+        if not self._cache:
+            return ("the replay holds no episode yet: are env workers running and inserting? (the learner's cache "
+                    f"was reset {self.resets} times)")
         return (f"the replay holds {len(self._cache)} episodes (longest {longest} steps) and a training window needs "
                 f"{self.seq_len} steps; episodes shorter than the window can never be sampled (replay.seq_len vs "
                 f"env.time_limit)" if longest < self.seq_len else

@@ -214,6 +214,6 @@ def ipc_to_episode(data) -> tuple[dict, dict]:
     try:
         table = pa.ipc.open_stream(pa.py_buffer(stream)).read_all()
         table.validate(full=True)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise EpisodeError("<payload>", f"unreadable Arrow IPC stream ({err})") from None
+    except (pa.ArrowException, OSError, ValueError) as err:  # ArrowInvalid, ArrowMemoryError, a bad UTF-8 name...
+        raise EpisodeError("<payload>", f"unreadable Arrow IPC stream ({type(err).__name__}: {err})") from None
     return table_to_episode(table)

@@ -92,6 +92,7 @@ class Driver:
         self.workers: dict[int, Any] = {}
         self.busy: dict[Any, int] = {}  # future -> worker index
         self.learner_job: Any = None
+        self.offset = 0  # env steps a lost replay had counted (set on resume)
         self.evaluator, self.eval_job, self.eval_at = evaluator, None, 0
         self.pids: dict[tuple, float | None] = {}  # (kind, worker) -> the process id of its last result
         self.restarts = {"env": 0, "learner": 0}
@@ -101,6 +102,11 @@ class Driver:
         t, ex = self.cfg.train, self.executor
         counters = ex.get(ex.call(self.learner, "counters"))
         self.updates, self.version, self.weights = counters["updates"], counters["version"], None
+        stored = self.env_steps()
+        self.offset = max(counters["env_steps"] - stored, 0)
+        if self.offset:  # a replay that lost its contents (deleted, flushed): the run's count goes on, it refills
+            log.warning("the replay holds %d env steps but the checkpoint had reached %d: its contents were lost; "
+                        "counting on from there while it refills", stored, counters["env_steps"])
         if self.version > 0:  # resumed: act with the restored policy at once
             self.weights, self.version = ex.publish(self.learner)
         self.sync, self.save = Every(t.sync_every, self.updates), Every(t.checkpoint_every, self.updates)
@@ -152,8 +158,8 @@ class Driver:
         self.on_metrics(steps, self.updates, metrics, source)
 
     def env_steps(self) -> int:
-        """Env steps collected so far (inserted agent steps times the action repeat)."""
-        return self.replay.counts()[0] * self.schedule.repeat
+        """Env steps collected so far: inserted agent steps times the action repeat, plus what a lost replay had."""
+        return self.replay.counts()[0] * self.schedule.repeat + self.offset
 
     def _dispatch(self) -> None:
         """Start a chunk on every idle worker the limiter admits, and the updates that are due on an idle learner."""

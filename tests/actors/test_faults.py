@@ -31,8 +31,8 @@ def test_a_diverged_simulation_discards_its_episode_and_the_loop_goes_on():
 
 def test_an_env_that_fails_every_reset_stops_the_loop_naming_its_task():
     env = FaultInjectEnv(make_env(TASK, **ENV, seed=0), raise_at=[5], reset_faults=3)
-    loop = EnvLoop([env], random_policy, lambda ep: None, max_reset_faults=3)
-    with pytest.raises(EnvFaultError, match="dmc/walker_walk: the environment failed 3 resets in a row.*injected"):
+    loop = EnvLoop([env], random_policy, lambda ep: None, max_faults=3)
+    with pytest.raises(EnvFaultError, match="dmc/walker_walk: the environment failed 3 times in a row.*injected"):
         for _ in range(10):
             loop.step()
 
@@ -51,3 +51,11 @@ def test_an_env_worker_counts_env_faults_from_the_injection_schedule(monkeypatch
         healthy.close()
         faulty.close()
     assert all(meta["length"] == 21 for meta in stored)
+
+
+def test_an_env_whose_every_step_fails_stops_the_loop_instead_of_spinning():
+    env = FaultInjectEnv(make_env(TASK, **ENV, seed=0), raise_at=range(2, 10_000))  # resets work, steps never do
+    loop = EnvLoop([env], random_policy, lambda ep: None, max_faults=3)
+    with pytest.raises(EnvFaultError, match="failed 3 times in a row"):
+        for _ in range(50):
+            loop.step()

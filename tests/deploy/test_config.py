@@ -1,4 +1,6 @@
 """The config tree: presets, dotted overrides, validation messages, save/load round trip."""
+import re
+
 import pytest
 
 from deploy.config import ConfigError, load_config, read_config, save_config
@@ -55,7 +57,7 @@ def test_windows_longer_than_episodes_are_rejected_before_anything_starts():
 @pytest.mark.parametrize("key", ["train.num_actors", "train.envs_per_actor", "train.sync_every", "train.env_chunk"])
 @pytest.mark.parametrize("value", [0, -1])
 def test_actor_counts_and_cadences_must_be_positive(key, value):
-    with pytest.raises(ConfigError, match=f"{key}: must be >= 1"):
+    with pytest.raises(ConfigError, match=f"{key}: {value} must be > 0"):
         load_config("smoke", [f"{key}={value}"]).validate()
 
 
@@ -87,3 +89,14 @@ def test_config_keys_lists_every_key_with_its_doc_and_the_presets_values(capsys)
     assert "ac.horizon" in lines and lines["ac.horizon"].split()[2] == "5"  # smoke's value, not the default 15
     assert "Imagination horizon H." in lines["ac.horizon"] and "Adam epsilon" in lines["model.eps"]
     assert all(len(line.split(None, 3)) == 4 for line in lines.values()), "a key without its doc line"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.steps=inf", "'inf' is not a valid int"), ("model.lr=nan", "'nan' is not a valid float"),
+    ("ac.horizon=0", "ac.horizon: 0 must be > 0"), ("train.learner_threads=-1", "-1 must be >= 0"),
+    ("model.deter=0", "model.deter: 0 must be > 0"), ("ac.discount=2", "0 < ac.discount <= 1"),
+    ("model.lr=-1", "model.lr: -1.0 must be > 0"), ("train.eval_episodes=0", "0 must be > 0"),
+])
+def test_values_no_part_can_run_with_are_refused_up_front(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("smoke", [override]).validate()

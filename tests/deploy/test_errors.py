@@ -35,8 +35,8 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--actors", "0"], "config train.num_actors: must be >= 1"),
-    (["train", "--actors", "-1"], "config train.num_actors: must be >= 1"),
+    (["train", "--actors", "0"], "config train.num_actors: 0 must be > 0"),
+    (["train", "--actors", "-1"], "config train.num_actors: -1 must be > 0"),
     (["train", "model.detr=3"], "Did you mean model.deter"),
     (["train", "zzz.qqq=3"], "Run `vid2act config --keys` for the list"),
     (["scale", "--actors", "0"], "--actors 0: a run needs at least one env actor"),
@@ -101,3 +101,21 @@ def test_errors_raised_in_an_actor_reach_the_user_as_their_own_line(ray_local, c
     assert report_failure("eval", info.value) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("vid2act eval: /x/checkpoint.json: missing; train the run first") and "\n" not in err
+
+
+def test_a_run_directory_in_use_is_refused(finished_run):
+    import fcntl
+
+    with open(Path(finished_run.logdir) / ".lock", "a+") as held:  # as a running `vid2act train` holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RunError, match="is in use by another `vid2act train`"):
+            train(finished_run, local=True)
+
+
+def test_a_stale_ray_json_is_named_not_waited_on(tmp_path):
+    (tmp_path / "ray.json").write_text('{"address": "127.0.0.1:9", "namespace": "vid2act", "control": "c"}')
+    out = vid2act("scale", "--actors", "2", "--logdir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2 and "ray.json is stale: nothing answers at 127.0.0.1:9" in one_line(out)
+    (tmp_path / "ray.json").write_text("{}")
+    out = vid2act("scale", "--actors", "2", "--logdir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2 and "ray.json: unreadable" in one_line(out)

@@ -226,3 +226,9 @@ def test_the_actor_reads_a_slow_g_with_z_zero_when_configured(tmp_path, make_bat
     twin.restore(tmp_path)
     for k, v in learner.vae.state_dict().items():
         assert torch.equal(twin.vae.state_dict()[k], v)
+
+
+def test_a_spec_saved_before_a_field_existed_still_matches():
+    saved = make_spec("vid2act").to_dict()
+    del saved["vae_zero_z"]  # a checkpoint written before vae.zero_z existed
+    assert AgentSpec.from_dict(saved).to_dict() == make_spec("vid2act").to_dict()

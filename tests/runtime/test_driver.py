@@ -69,6 +69,14 @@ def test_inline_run_resumes_with_continuous_counters(tmp_path, redis_server):
     assert Player.from_checkpoint(tmp_path / "checkpoint").version == second["updates"]
 
 
+def test_a_resumed_run_whose_replay_was_lost_counts_on_from_its_checkpoint(tmp_path, redis_server):
+    first = run_inline(tmp_path, redis_server.url)[4]
+    connect(redis_server.url).flushall()  # the replay is gone; the checkpoint is not
+    _, _, _, rows, second = run_inline(tmp_path, redis_server.url, "train.steps=900")
+    assert min(steps for steps, *_ in rows) >= first["env_steps"]  # the count goes on, it does not restart at 0
+    assert 900 <= second["env_steps"] < 900 + 300  # and the budget is the run's, not a fresh one
+
+
 def test_a_run_that_cannot_start_says_what_to_change(tmp_path):
     cfg = load_config("smoke", [f"logdir={tmp_path}"])  # vid2act without teachers
     with pytest.raises(RunError, match="needs teachers"):
