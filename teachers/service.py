@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from learner import CheckpointError, read_checkpoint_info
-
 from teachers.pool import TeacherPool
 from teachers.sources import dataset_pairs
 
