@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,15 @@ import numpy as np
 
 REPS = 2000
 """Bootstrap resamples."""
+
+
+def _interval_estimates(*args, **kwargs):
+    """rliable's `get_interval_estimates`, without arch 7's FutureWarning about the `random_state` rliable passes."""
+    from rliable import library as rly
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+        return rly.get_interval_estimates(*args, **kwargs)
 
 
 @dataclass
@@ -74,19 +84,18 @@ def final_scores(curves: dict[str, list[SeedCurve]], last: float = 0.2) -> dict[
 def aggregate(curves: dict[str, list[SeedCurve]], baseline: str | None = None, seed: int = 0) -> dict:
     """{setting: {iqm, ci: [lo, hi], seeds, p_improvement (over `baseline`), p_ci}} with rliable's stratified
     bootstrap (95% CIs); IQM over seeds of the final scores."""
-    from rliable import library as rly
     from rliable import metrics
 
     scores = final_scores(curves)
     rng = np.random.RandomState(seed)
-    point, interval = rly.get_interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
-                                                 random_state=rng)
+    point, interval = _interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
+                                          random_state=rng)
     table = {label: {"iqm": float(point[label][0]), "ci": [float(v) for v in interval[label][:, 0]],
                      "seeds": int(len(scores[label]))} for label in scores}
     if baseline in scores:
         pairs = {label: (scores[label], scores[baseline]) for label in scores if label != baseline}
         if pairs:
-            p_point, p_interval = rly.get_interval_estimates(
+            p_point, p_interval = _interval_estimates(
                 pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=REPS,
                 random_state=rng)
             for label in pairs:
@@ -97,7 +106,6 @@ def aggregate(curves: dict[str, list[SeedCurve]], baseline: str | None = None, s
 
 def iqm_bands(seeds: list[SeedCurve], grid: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """IQM over seeds at each env step of `grid` (curves interpolated) and its 95% bootstrap CI: ((G,), (2, G))."""
-    from rliable import library as rly
     from rliable import metrics
 
     ys = np.stack([np.interp(grid, c.env_steps, c.eval_return) for c in seeds])  # (seeds, G)
@@ -105,6 +113,6 @@ def iqm_bands(seeds: list[SeedCurve], grid: np.ndarray, seed: int = 0) -> tuple[
     def per_step(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x[:, j]) for j in range(x.shape[1])])
 
-    point, interval = rly.get_interval_estimates({"x": ys}, per_step, reps=REPS // 4,
-                                                 random_state=np.random.RandomState(seed))
+    point, interval = _interval_estimates({"x": ys}, per_step, reps=REPS // 4,
+                                          random_state=np.random.RandomState(seed))
     return np.asarray(point["x"]), np.asarray(interval["x"])
