@@ -4,6 +4,7 @@ at 64x64, beside sheeprl 0.8.4's DreamerV2 at matched model and batch sizes, run
 
     MUJOCO_GL=egl .venv/bin/python bench/learner.py [--cpu-updates 8] [--paper-updates 3] [--matched-updates 3]
         [--peer-updates 3] [--rounds 2] [--no-peer] [--peer-s X] [--device auto]
+    MUJOCO_GL=egl .venv/bin/python bench/learner.py --compile imagine loss --threads 1   # torch.compile vs eager
 
 Rows (updates/s, medians over timed updates after warm-up; torch threads = --threads, default 2):
   cpu / paper preset x {dreamerv2: 0 teachers, vid2act: 4 frozen teachers in a TeacherPool}. With teachers the
@@ -107,6 +108,26 @@ def time_ours(name: str, preset: str, overrides: list[str], n_teachers: int, upd
     return res
 
 
+def compare_compiled(variants: list[str], updates: int, warmup: int, device: torch.device) -> int:
+    """cpu preset dreamerv2 and vid2act updates with `model.compile=<variant>` beside the eager path, each eager
+    row measured right before its compiled row (the machine's load drifts). Compiling happens in the first calls,
+    so compiled rows warm up 3 updates more; the compile time is printed."""
+    best = 0.0
+    for variant in variants:
+        for n in (0, N_TEACHERS):
+            method = f"{'vid2act' if n else 'dreamerv2'} ({n} t.)"
+            eager = time_ours(f"cpu {method} eager", "cpu", [], n, updates, warmup, device)
+            t0 = time.perf_counter()
+            compiled = time_ours(f"cpu {method} {variant}", "cpu", [f"model.compile={variant}"], n, updates,
+                                 warmup + 3, device)
+            ratio = eager["update"] / compiled["update"]
+            best = max(best, ratio)
+            print(f"  model.compile={variant}: {ratio:.2f}x eager's updates/s (whole row incl. compiling "
+                  f"{time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"headline: best torch.compile speed-up of the cpu-preset update = {best:.2f}x (goal > 1.0x to adopt)")
+    return 0 if best > 1.0 else 1
+
+
 # -- the peer ---------------------------------------------------------------------------------------------------
 def ensure_peer_venv(log) -> str | None:
     """Create .venv-peer with PEERS.md's pins when missing. Returns an error string, or None when ready."""
@@ -160,6 +181,9 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true", help="skip the peer (no headline ratio, exit 2)")
     parser.add_argument("--peer-s", type=float, default=None, help="use this peer s/update instead of running it")
     parser.add_argument("--peer-timeout", type=float, default=900.0)
+    parser.add_argument("--compile", nargs="*", default=[], metavar="PARTS",
+                        help="also time the cpu preset with model.compile=PARTS (e.g. imagine loss imagine,loss) "
+                             "beside the eager path, then exit")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -167,6 +191,8 @@ def main() -> int:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}; medians after {args.warmup} warm-up; load avg {os.getloadavg()[0]:.1f}",
           flush=True)
+    if args.compile:
+        return compare_compiled(args.compile, args.cpu_updates, args.warmup, device)
     if not args.skip_presets:
         for preset, n in (("cpu", args.cpu_updates), ("paper", args.paper_updates)):
             time_ours(f"{preset} dreamerv2 (0 t.)", preset, [], 0, n, args.warmup, device)

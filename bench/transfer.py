@@ -1,18 +1,21 @@
-"""Evidence for issue 5, items 1 and 2: which source the domain weights select, and whether teachers help dynamics.
+"""Issue 13's E1 (dynamics transfer) and E2 (domain selection): do teachers help a student predict the target?
 
-    MUJOCO_GL=egl .venv/bin/python bench/transfer.py [--updates 600] [--out docs/results]
-    MUJOCO_GL=egl .venv/bin/python bench/transfer.py --target cartpole_balance --sources cartpole_swingup,walker_walk \
-        --sizes cpu --teachers runs/bench-learning/teachers/cartpole_swingup,runs/bench-learning/teachers/walker_walk
+    MUJOCO_GL=egl .venv/bin/python bench/transfer.py --teachers DIR1,DIR2,... [--target walker_stand] [--seeds 5] \
+        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand]
+    MUJOCO_GL=egl .venv/bin/python bench/transfer.py --sizes tiny       # no --teachers: random sources, tiny teachers
 
-Default: target `dmc/walker_run`; sources `walker_walk`, `cheetah_run`, `hopper_stand`, at tiny sizes (32x32).
-Episodes are random-policy ones: the comparison is about dynamics, which random actions exercise. One teacher per
-source (Eq. 2; or `--teachers`, already pretrained), then, on one fixed target dataset, two students trained for
-the same number of updates from the same seed: `vid2act` (distillation against the teachers, Eq. 3-5; method
-`no_action_guidance`, i.e. vid2act's world model without the action VAE, which does not touch dynamics) and
-`dreamerv2` (no teachers). Prints the running domain weight of each source over updates
-(`domain_weights_<target>.png`) and the held-out open-loop prediction error of both students
-(`transfer_openloop_<target>.png`, numbers in `transfer_<target>.json`). Goals: a source of the target's own body
-(its domain name) dominates; with teachers the open-loop MSE is no worse than without. Last line: the headline.
+On one fixed set of target episodes (random-policy ones: the comparison is about dynamics, which random actions
+exercise; the last fifth held out), for every seed two students train for the same number of world-model updates
+from the same seed: with the teachers (`no_action_guidance`: vid2act's world model, Eq. 3-5, without the action
+VAE, which does not touch dynamics) and without them (`dreamerv2`). Behaviour learning is skipped (`behave=False`):
+it does not change the world model. Then each predicts the held-out episodes open loop (5 context frames, 45
+predicted). Every seed's result is written as it ends (`<work>/seed-<k>.json`), so a re-run resumes.
+
+E1: the mean over seeds of (MSE with teachers / MSE without), with a 95% bootstrap CI (scipy); goal <= 0.85 with
+the CI's upper end below 1. E2: the running domain weights over updates per seed; goal: the target's own body
+(sources whose name starts like the target's, e.g. walker_*) holds more than half the weight in at least 4 of 5
+seeds. Writes `transfer.json` (per-seed numbers and the summary), `openloop_mse.png` and `domain_weights.png` to
+--out. Exit 1 when a goal is missed; the last line is the headline.
 """
 from __future__ import annotations
 
@@ -27,13 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-SIZES = {"cpu": ["env.time_limit=400", "teacher.heldout=2", "vae.hidden=64"],
+SIZES = {"cpu": ["vae.hidden=64"],
          "tiny": ["env.size=32", "env.time_limit=400", "model.depth=8", "model.stoch=16", "model.deter=64",
-         "model.hidden=64", "model.units=64", "ac.units=64", "replay.batch=8", "replay.seq_len=32",
-         "teacher.batch=8", "teacher.seq_len=32", "teacher.heldout=2", "vae.hidden=64", "ac.horizon=8"]}
+                  "model.hidden=64", "model.units=64", "ac.units=64", "replay.batch=8", "replay.seq_len=32",
+                  "teacher.batch=8", "teacher.seq_len=32", "teacher.heldout=2", "vae.hidden=64", "ac.horizon=8"]}
+METHODS = {"teachers": "no_action_guidance", "scratch": "dreamerv2"}
 
 
 def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
+    """Random-policy episodes of `tasks` in `root` (`vid2act collect`; kept episodes are reused)."""
     from deploy import collect
 
     cfg.collect.tasks, cfg.collect.episodes, cfg.collect.out = ",".join(tasks), episodes, str(root)
@@ -41,107 +46,167 @@ def data(cfg, root: Path, tasks: tuple[str, ...], episodes: int) -> dict:
     return collect.collect(cfg, progress=False)
 
 
-def train_student(cfg, method: str, pool, teachers: list[str], target_eps: list, updates: int, seed: int):
+def train_student(cfg, method: str, pool, teachers: list[str], episodes: list, updates: int, seed: int):
+    """A student trained `updates` world-model updates on windows of `episodes`; returns (learner, weights (U, N))."""
     from learner import Learner
     from replay import sample_windows
     from runtime import plan_run
 
     cfg.train.method, cfg.train.teachers = method, ",".join(teachers)
-    spec = plan_run(cfg).spec  # the run's own rule: the teachers' action width, else model.action_pad
+    spec = plan_run(cfg).spec  # the run's own rule: the teachers' action width
     learner = Learner(spec, cfg.learner, pool.feature_size if pool else 0, None, "cpu", seed)
     rng, history = np.random.default_rng(seed), []
     for step in range(updates):
-        batch = sample_windows(target_eps, cfg.replay.batch, cfg.replay.seq_len, rng)
+        batch = sample_windows(episodes, cfg.replay.batch, cfg.replay.seq_len, rng)
         feats = pool.features(batch["image"], batch["action"], batch["is_first"]) if pool else None
-        metrics = learner.update(batch, feats)
+        metrics = learner.update(batch, feats, behave=False)
         if pool is not None:
             history.append([float(v) for v in learner.running.value])
         if step % 100 == 0:
-            print(f"  {method}: update {step}/{updates} image_nll {metrics['train/image_nll']:.1f}", flush=True)
+            print(f"  seed {seed} {method}: update {step}/{updates} image_nll {metrics['train/image_nll']:.1f}",
+                  flush=True)
     return learner, np.array(history)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", default="walker_run")
-    parser.add_argument("--sources", default="walker_walk,cheetah_run,hopper_stand")
-    parser.add_argument("--sizes", choices=sorted(SIZES), default="tiny", help="tiny (32x32) or the cpu preset's")
-    parser.add_argument("--teachers", default="", help="pretrained teacher dirs, in --sources order")
-    parser.add_argument("--updates", type=int, default=600)
-    parser.add_argument("--teacher-steps", type=int, default=600)
-    parser.add_argument("--episodes", type=int, default=8)
-    parser.add_argument("--work", default="runs/bench-transfer")
-    parser.add_argument("--out", default="docs/results")
-    args = parser.parse_args()
+def run_seed(cfg, pool, teachers, train_eps, heldout, updates: int, seed: int, work: Path) -> dict:
+    """Both students of one seed; the result JSON (also written to `<work>/seed-<seed>.json`)."""
+    from teachers import write_report
+
+    result = {"seed": seed, "updates": updates}
+    for label, method in METHODS.items():
+        learner, history = train_student(cfg, method, pool if label == "teachers" else None, teachers, train_eps,
+                                         updates, seed)
+        report = write_report(learner.model, heldout, work / f"openloop-{label}-s{seed}", context=5, horizon=45)
+        result[label] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}
+        if label == "teachers":
+            result["weights"] = history[::10].tolist()  # every 10th update
+    result["ratio"] = result["teachers"]["mse_mean"] / result["scratch"]["mse_mean"]
+    (work / f"seed-{seed}.json").write_text(json.dumps(result))
+    return result
+
+
+def bootstrap_mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """95% BCa bootstrap CI of the mean over seeds (scipy)."""
+    from scipy.stats import bootstrap
+
+    res = bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=10_000, random_state=0)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def plot(results: list[dict], names: list[str], target: str, updates: int, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    seeds = len(results)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, color in (("teachers", "tab:blue"), ("scratch", "tab:orange")):
+        mse = np.array([r[label]["mse"] for r in results])  # (seeds, horizon)
+        steps = np.arange(1, mse.shape[1] + 1)
+        ax.plot(steps, mse.mean(0), color=color, label=f"{METHODS[label]} ({label})")
+        ax.fill_between(steps, mse.min(0), mse.max(0), color=color, alpha=0.2)
+    ax.set(xlabel="frames predicted open loop (after 5 context frames)", ylabel="MSE per pixel ([0, 1] scale)",
+           title=f"E1: held-out {target} after {updates} updates, {seeds} seeds\n(line: mean; band: min-max)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "openloop_mse.png", dpi=120)
+    plt.close(fig)
+    cols = min(seeds, 5)
+    fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], results):
+        w = np.array(r["weights"])
+        for i, name in enumerate(names):
+            ax.plot(np.arange(len(w)) * 10, w[:, i], label=name, linestyle="-" if i % 2 == 0 else "--")
+        ax.set(title=f"seed {r['seed']}", xlabel="updates", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("running domain weight")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"E2: domain weights with target {target} (running mean, decay 0.99)")
+    fig.tight_layout()
+    fig.savefig(out / "domain_weights.png", dpi=120)
+    plt.close(fig)
+
+
+def summarize(results: list[dict], names: list[str], target: str, updates: int, out: Path) -> int:
+    ratios = np.array([r["ratio"] for r in results])
+    low, high = bootstrap_mean_ci(ratios) if len(ratios) > 1 else (float("nan"),) * 2
+    body = target.split("_")[0]
+    own = [i for i, n in enumerate(names) if n.split("_")[0] == body]
+    finals = [np.array(r["weights"])[-1] for r in results]
+    held = [float(w[own].sum()) for w in finals]
+    selected = sum(h > 0.5 for h in held)
+    summary = {"target": target, "sources": names, "updates": updates, "seeds": [r["seed"] for r in results],
+               "ratio_per_seed": ratios.tolist(), "ratio_mean": float(ratios.mean()), "ratio_ci95": [low, high],
+               "own_body_weight_per_seed": held, "seeds_own_body_majority": selected,
+               "final_weights_per_seed": [dict(zip(names, w.tolist())) for w in finals], "runs": results}
+    (out / "transfer.json").write_text(json.dumps(summary, indent=1))
+    plot(results, names, target, updates, out)
+    for r, h in zip(results, held):
+        print(f"seed {r['seed']}: MSE with teachers {r['teachers']['mse_mean']:.5f}, without "
+              f"{r['scratch']['mse_mean']:.5f} (ratio {r['ratio']:.3f}); {body} sources' weight {h:.2f}")
+    e1 = ratios.mean() <= 0.85 and high < 1.0
+    e2 = selected >= int(np.ceil(0.8 * len(results)))
+    print(f"E2: {body} sources hold > 0.5 of the weight in {selected} of {len(results)} seeds "
+          f"({'met' if e2 else 'missed'}: goal 4 of 5)")
+    print(f"headline E1: open-loop MSE with teachers / without = {ratios.mean():.3f} (95% CI {low:.3f}-{high:.3f}, "
+          f"{len(ratios)} seeds, {updates} updates): {'met' if e1 else 'missed'} (goal <= 0.85, CI below 1)")
+    return 0 if e1 and e2 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", default="walker_stand")
+    parser.add_argument("--sources", default="cheetah_run,hopper_stand,walker_walk,walker_run",
+                        help="source tasks, in --teachers order")
+    parser.add_argument("--teachers", default="", help="pretrained teacher dirs (bench/sources.sh); else made here")
+    parser.add_argument("--sizes", choices=sorted(SIZES), default="cpu", help="the cpu preset's, or tiny (32x32)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--updates", type=int, default=500)
+    parser.add_argument("--teacher-steps", type=int, default=600, help="without --teachers")
+    parser.add_argument("--episodes", type=int, default=30, help="target episodes (the last fifth held out)")
+    parser.add_argument("--work", default="runs/bench-transfer")
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
     import ray
 
     from deploy import pretrain
     from deploy.config import load_config
     from deploy.ray_runtime import local_ray
     from replay import DatasetReader
-    from teachers import TeacherPool, write_report
+    from teachers import TeacherPool, domain_names
 
-    work, out, target_task, names = Path(args.work) / args.target, Path(args.out), args.target, args.sources.split(",")
+    names = args.sources.split(",")
+    work = Path(args.work) / args.target
+    out = Path(args.out or f"docs/results/transfer-{args.target}")
+    work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = load_config("cpu", [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", "model.action_pad=6",
-                              f"env.task=dmc/{target_task}"])
+    cfg = load_config("cpu", [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}",
+                              f"env.task=dmc/{args.target}"])
     local_ray()
-    target = data(cfg, work / "target", (target_task,), args.episodes)[target_task]
+    target = data(cfg, work / "target", (args.target,), args.episodes)[args.target]
     teachers = args.teachers.split(",") if args.teachers else []
     if not teachers:
-        for task, dataset in data(cfg, work / "sources", tuple(names), args.episodes).items():
-            summary = pretrain.pretrain(cfg, str(dataset), str(work / "teachers" / task))
-            print(f"teacher {task}: {summary['steps']} steps, open-loop PSNR {summary['openloop_psnr']} dB",
-                  flush=True)
+        for task, dataset in data(cfg, work / "sources", tuple(names), 8).items():
+            pretrain.pretrain(cfg, str(dataset), str(work / "teachers" / task))
             teachers.append(str(work / "teachers" / task))
     ray.shutdown()
     pool = TeacherPool.load(teachers, "cpu")
+    names = domain_names(pool.tasks)
+    cfg.model.action_pad = pool.action_dim  # both students take actions as wide as the teachers do
     episodes = [ep for ep, _ in DatasetReader(target).episodes()]
-    train_eps, heldout = episodes[:-2], episodes[-2:]
-    results = {}
-    # Dynamics only: `no_action_guidance` is vid2act's world model (Eq. 3-5) without the action VAE.
-    for method in ("no_action_guidance", "dreamerv2"):
-        learner, history = train_student(cfg, method, pool if method != "dreamerv2" else None, teachers, train_eps,
-                                         args.updates, cfg.seed)
-        report = write_report(learner.model, heldout, work / f"openloop-{method}", context=5, horizon=45)
-        results[method] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}
-        if method != "dreamerv2":
-            weights = history
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for i, task in enumerate(names):
-        ax.plot(weights[:, i], label=task)
-    ax.set(xlabel="updates", ylabel="running domain weight", title=f"target {target_task}", ylim=(0, 1))
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / f"domain_weights_{target_task}.png", dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for method, r in results.items():
-        ax.plot(np.arange(1, len(r["mse"]) + 1), r["mse"], label=f"{method} (mean {r['mse_mean']:.4f})")
-    ax.set(xlabel="steps predicted open loop (after 5 context frames)", ylabel="MSE",
-           title=f"held-out {target_task} episodes after {args.updates} updates")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / f"transfer_openloop_{target_task}.png", dpi=120)
-    plt.close(fig)
-    final = dict(zip(names, weights[-1].tolist()))
-    dominant = max(final, key=final.get)
-    summary = {"final_weights": final, "dominant": dominant, **results, "updates": args.updates}
-    (out / f"transfer_{target_task}.json").write_text(json.dumps(summary, indent=1))
-    print("final domain weights:", ", ".join(f"{k} {v:.3f}" for k, v in final.items()))
-    ratio = results["no_action_guidance"]["mse_mean"] / results["dreamerv2"]["mse_mean"]
-    print(f"open-loop MSE: with teachers {results['no_action_guidance']['mse_mean']:.5f}, dreamerv2 "
-          f"{results['dreamerv2']['mse_mean']:.5f}")
-    ok = dominant.split("_")[0] == target_task.split("_")[0] and ratio <= 1.0
-    print(f"headline: dominant source {dominant} ({final[dominant]:.2f}); open-loop MSE with teachers / without "
-          f"= {ratio:.3f}")
-    return 0 if ok else 1
+    cut = len(episodes) - max(2, len(episodes) // 5)
+    train_eps, heldout = episodes[:cut], episodes[cut:]
+    results = []
+    for seed in range(args.seeds):
+        done = work / f"seed-{seed}.json"
+        result = json.loads(done.read_text()) if done.exists() else None
+        if result is None or result["updates"] != args.updates:
+            result = run_seed(cfg, pool, teachers, train_eps, heldout, args.updates, seed, work)
+        print(f"seed {seed}: ratio {result['ratio']:.3f}", flush=True)
+        results.append(result)
+    return summarize(results, names, args.target, args.updates, out)
 
 
 if __name__ == "__main__":

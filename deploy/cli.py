@@ -63,7 +63,12 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
          ("--variant", {"nargs": "+", "action": "append", "metavar": "NAME_OR_KEY=VALUE",
                         "help": "a setting: NAME then its overrides (repeat per variant)"}),
          ("--concurrent", {"type": int, "default": 2, "help": "trials at a time (default 2)"}),
-         ("--cpus-per-trial", {"type": float, "default": 1.0, "help": "CPUs each trial asks Tune for"})],
+         ("--cpus-per-trial", {"type": float, "default": 1.0, "help": "CPUs each trial asks Tune for"}),
+         ("--actors", {"action": "store_true", "help": "each trial runs its learner, env, teacher and eval actors "
+                                                       "in the trial's placement group (a cluster); default: the "
+                                                       "whole run in the trial's process (`train --local`)"}),
+         ("--gpus-per-trial", {"type": int, "default": 0, "help": "whole GPUs in each trial's placement group "
+                                                                  "(with --actors): the learner's and teachers'"})],
     ),
     "eval": (
         "evaluation episodes from a run's checkpoint (DMC return, Meta-World success rate)",

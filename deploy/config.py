@@ -104,8 +104,11 @@ class Config:
         need(0.0 <= self.distill.weight_floor < 1.0, "distill.weight_floor", "must lie in [0, 1)")
         for key, choices in (("distill.floor", ("all", "dominant", "none")),
                              ("distill.heads", ("shared", "per_teacher")), ("distill.target", ("sample", "mean")),
-                             ("distill.weights", ("linear", "distance"))):
+                             ("distill.weights", ("linear", "bilinear", "distance")),
+                             ("model.std_act", ("sigmoid2", "softplus")), ("vae.kl", ("mean", "sum"))):
             need(get_value(self, key) in choices, key, f"{get_value(self, key)!r} is not one of {', '.join(choices)}")
+        bad = set(filter(None, self.model.compile.split(","))) - {"imagine", "loss"}
+        need(not bad, "model.compile", f"{', '.join(sorted(bad))}: compile `imagine`, `loss` or both (comma-separated)")
         for key in POSITIVE:
             need(get_value(self, key) > 0, key, f"{get_value(self, key)!r} must be > 0")
         for key in NON_NEGATIVE:
@@ -137,9 +140,9 @@ POSITIVE = (
 
 NON_NEGATIVE = (
     "model.free_nats", "model.kl_scale", "model.reward_scale", "model.action_pad", "ac.entropy", "distill.alpha",
-    "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert", "train.teacher_actors",
-    "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads", "train.learner_restarts",
-    "train.eval_every", "collect.medium_noise",
+    "distill.anneal_steps", "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert",
+    "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
+    "train.learner_restarts", "train.eval_every", "collect.medium_noise",
 )
 """Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""
 

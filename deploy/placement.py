@@ -34,7 +34,38 @@ ENV, TEACHER, LEARNER = "env", "teacher", "learner"
 
 
 def _resources(cluster: Mapping[str, float] | None) -> Mapping[str, float]:
-    return ray.cluster_resources() if cluster is None else cluster
+    return available() if cluster is None else cluster
+
+
+def available() -> Mapping[str, float]:
+    """What this run's actors may use: the bundles of the placement group it runs in (a sweep trial's; its first
+    bundle is the trial's own process), else the whole cluster."""
+    group = ray.util.get_current_placement_group()
+    if group is None:
+        return ray.cluster_resources()
+    total: dict[str, float] = {}
+    for bundle in group.bundle_specs[1:]:
+        for key, value in bundle.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+def trial_bundles(num_actors: int, teacher_pools: int, evaluator: bool, cpus: float, gpus: int = 0,
+                  cluster: Mapping[str, float] | None = None) -> list[dict[str, float]]:
+    """The placement group of one training run (a `vid2act sweep --actors` trial): its own process (driver loop,
+    Redis) first, then the learner, each teacher pool, each env actor and the evaluator. `cpus` are split evenly
+    over the bundles (1 each on a cluster of real nodes, as `cpu_share`), `gpus` (whole) as `gpu_split` shares
+    them, custom resources where the cluster declares them: each actor's own request (`cpu_share` over the group)
+    fits one bundle."""
+    cluster = ray.cluster_resources() if cluster is None else cluster
+    share = 1.0 if cluster.get(ENV, 0) > 0 else cpus / (2 + teacher_pools + num_actors + int(evaluator))
+    learner_gpu, pool_gpu = gpu_split(gpus, teacher_pools)
+
+    def bundle(resource: str, gpu: float) -> dict[str, float]:
+        return {"CPU": share, **({"GPU": gpu} if gpu else {}), **({resource: 1} if cluster.get(resource) else {})}
+
+    return [{"CPU": share}, bundle(LEARNER, learner_gpu), *[bundle(TEACHER, pool_gpu)] * teacher_pools,
+            *[bundle(ENV, 0.0)] * (num_actors + int(evaluator))]
 
 
 def gpu_split(cluster_gpus: float, teacher_pools: int = 1) -> tuple[float, float]:

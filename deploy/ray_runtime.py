@@ -12,6 +12,7 @@ import logging
 import os
 
 import ray
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 log = logging.getLogger(__name__)
 
@@ -56,5 +57,9 @@ def token_auth_enabled() -> bool:
 
 
 def remote(cls: type, **options):
-    """`ray.remote(cls).options(**options)`: the one place domain classes become actors."""
+    """`ray.remote(cls).options(**options)`: the one place domain classes become actors. Called inside a placement
+    group (a trial of `vid2act sweep --actors`), the actor is placed in that group's bundles."""
+    group = ray.util.get_current_placement_group()
+    if group is not None and "scheduling_strategy" not in options:
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group)
     return ray.remote(cls).options(**options)

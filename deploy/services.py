@@ -110,8 +110,8 @@ class LearnerActor(LearnerWorker):
             log.warning("Ray assigned GPU %s to the learner, but torch sees no CUDA device: training on CPU",
                         ray.get_gpu_ids())
 
-    def train(self, n_updates: int) -> dict[str, float]:
-        return {**super().train(n_updates), "learner/pid": float(os.getpid())}
+    def train(self, n_updates: int, env_steps: int = 0) -> dict[str, float]:
+        return {**super().train(n_updates, env_steps), "learner/pid": float(os.getpid())}
 
     pid = EnvActor.pid
 

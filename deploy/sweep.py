@@ -4,8 +4,10 @@
         --variant dreamerv2 train.method=dreamerv2 --variant vid2act train.method=vid2act train.teachers=... \\
         [--concurrent 2]          # overrides shared by every trial go before the first --variant
 
-Each trial is one training run, `<out>/<target task>-<variant>-s<seed>`, run whole inside its Tune trial (learner,
-env workers and evaluator in the trial's process, `train --local`, with the trial's CPUs), so the same sweep runs
+Each trial is one training run, `<out>/<target task>-<variant>-s<seed>`. By default it runs whole inside its Tune
+trial (learner, env workers and evaluator in the trial's process, `train --local`, with the trial's CPUs); with
+`--actors` the trial is a placement group (`placement.trial_bundles`: the trial's process, the learner with its
+GPU share, teacher pools, env actors, the evaluator) and `train` places its actors in it, so the same sweep runs
 `--concurrent` trials at a time here and as many as a cluster holds there. The sweep is resumable: a re-run of the
 same command restores the Tune experiment, skips finished trials and resumes unfinished ones from their own
 checkpoints. Every finished trial's eval curve is written at once (`<out>/curves/<run>.json`); at the end each
@@ -22,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from deploy.config import Config, apply_overrides, public_dict, read_config
+from learner import get_method
 from runtime import split_csv
 
 log = logging.getLogger(__name__)
@@ -42,14 +45,15 @@ def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list
 
 
 def trial(config: dict) -> None:
-    """One Tune trial: the run `config["run"]` of the sweep in `config["out"]` (resumes from its own checkpoint)."""
+    """One Tune trial: the run `config["run"]` of the sweep in `config["out"]` (resumes from its own checkpoint), in
+    this process or (`config["actors"]`) as Ray actors in the trial's placement group."""
     from ray import tune
 
     from deploy.train import train
 
     out, run = Path(config["out"]), config["trial"]["run"]
     cfg = apply_overrides(read_config(out / "sweep.yaml"), [*config["trial"]["overrides"], f"logdir={out / run}"])
-    summary = train(cfg.validate(), local=True)
+    summary = train(cfg.validate(), local=not config["actors"])
     rows = [json.loads(line) for line in (out / run / "metrics.jsonl").read_text().splitlines()]
     evals = [{"env_steps": r["env_steps"], "eval_return": r["eval/return"]} for r in rows if "eval/return" in r]
     (out / "curves").mkdir(exist_ok=True)
@@ -57,7 +61,26 @@ def trial(config: dict) -> None:
     tune.report({**summary, "eval_return": evals[-1]["eval_return"] if evals else float("nan")})
 
 
-def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int, cpus_per_trial: float) -> dict:
+def resources(out: Path, cpus: float, gpus: int, actors: bool):
+    """Tune's resource request of one trial (a function of its config): `cpus` for the trial's process, or with
+    `actors` the placement group of its run's actors (learner, teacher pools only where the method uses teachers,
+    env actors, the evaluator)."""
+    from ray import tune
+
+    from deploy import placement
+
+    def request(config: dict):
+        if not actors:
+            return tune.PlacementGroupFactory([{"CPU": cpus}])
+        cfg = apply_overrides(read_config(out / "sweep.yaml"), config["trial"]["overrides"])
+        t = cfg.train
+        pools = t.teacher_actors if get_method(t.method).teachers and t.teachers else 0
+        return tune.PlacementGroupFactory(placement.trial_bundles(t.num_actors, pools, t.eval_every > 0, cpus, gpus))
+    return request
+
+
+def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int, cpus_per_trial: float,
+          gpus_per_trial: int = 0, actors: bool = False) -> dict:
     """Run (or resume) the Tune experiment of `trials` in `out`; returns {run: final metrics}."""
     from ray import tune
 
@@ -67,9 +90,9 @@ def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int,
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.yaml").write_text(yaml.safe_dump(public_dict(cfg), sort_keys=False))  # what every trial starts from
     ensure_ray()
-    trainable = tune.with_resources(trial, {"cpu": cpus_per_trial})
+    trainable = tune.with_resources(trial, resources(out, cpus_per_trial, gpus_per_trial, actors))
     space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in sorted(trials)]),
-             "out": str(out)}
+             "out": str(out), "actors": actors}
     path = out / "tune"
     if tune.Tuner.can_restore(str(path)):
         log.info("sweep: resuming %s (finished trials are kept)", path)
@@ -92,7 +115,8 @@ def run(cfg: Config, args) -> int:
                         "train.method=dreamerv2)")
     targets, seeds = split_csv(args.targets or cfg.env.task), [int(s) for s in split_csv(args.seeds)]
     trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
-    results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial)
+    results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
+                    args.actors)
     for target in targets:
         task = target.split("/", 1)[-1]
         runs = [Path(args.out) / name for name in sorted(trials) if name.startswith(f"{task}-")]

@@ -18,10 +18,11 @@ from teachers import BATCH_KEYS, TeacherService, domain_names
 
 
 def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 1, num_gpus: float | None = None,
-                         name: str | None = None) -> list:
+                         name: str | None = None, cluster: dict | None = None) -> list:
     """`groups` actors splitting `dirs` into contiguous groups; returns their handles.
 
-    Placement (custom resources, GPU share) comes from `deploy.placement.teacher_actor` unless `num_gpus` is given;
+    Placement (custom resources, GPU share of `cluster`, default `placement.available()`) comes from
+    `deploy.placement.teacher_actor` unless `num_gpus` is given;
     an actor granted a GPU evaluates its teachers on CUDA. Names: `teacher-pool-<g>` (or `{name}-{g}`).
     """
     from deploy import placement
@@ -32,7 +33,7 @@ def start_teacher_actors(dirs: list[str], *, groups: int = 1, num_cpus: float = 
     threads = max(1, int(num_cpus))
     handles = []
     for g, idx in enumerate(split):
-        options = placement.teacher_actor(g, teacher_pools=len(split), num_cpus=num_cpus)
+        options = placement.teacher_actor(g, cluster, teacher_pools=len(split), num_cpus=num_cpus)
         if num_gpus is not None:
             options["num_gpus"] = num_gpus
         if name:

@@ -100,23 +100,28 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     """The driver over Ray actors: teacher pools, the learner, env actors, the run's control actor (for `scale`).
     Returns it with the actors it does not retire itself."""
     ensure_ray()
-    cluster, t = ray.cluster_resources(), cfg.train
+    cluster, t = placement.available(), cfg.train  # a sweep trial's placement group, else the cluster
     groups = t.teacher_actors if plan.teachers else 0
     # learner + teacher pools + env actors (room for scaling to twice the configured count) share small machines
     cpus = placement.cpu_share(2 + groups + max(2 * t.num_actors, 2), cluster)  # + the evaluator
-    pools = start_teacher_actors(plan.teachers, groups=groups, num_cpus=cpus) if groups else []
+    pools = start_teacher_actors(plan.teachers, groups=groups, num_cpus=cpus, cluster=cluster) if groups else []
     learner = remote(LearnerActor, **placement.learner(cluster, max(len(pools), 1), cpus),
                      max_restarts=t.learner_restarts, max_task_retries=-1).remote(
         **learner_args(cfg, plan, url), teachers=RemoteTeachers(pools) if pools else None)
     name = control_name(Path(cfg.logdir))
-    control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None).remote(t.num_actors)
+    control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None, num_cpus=0).remote(
+        t.num_actors)
     ray.get(control.get_actors.remote())  # placed: `vid2act scale` may find it now
+    group = ray.util.get_current_placement_group()
+    if group is not None:
+        log.info("the run's actors are placed in placement group %s (%s)", group.id.hex(), group.bundle_specs)
     where = {"address": ray.get_runtime_context().gcs_address, "namespace": CONTROL_NAMESPACE, "control": name,
-             "auth": "token" if token_auth_enabled() else "disabled"}
+             "auth": "token" if token_auth_enabled() else "disabled",
+             "placement_group": group.id.hex() if group is not None else None}
     (Path(cfg.logdir) / RUN_FILE).write_text(json.dumps(where, indent=1))  # how `vid2act scale` reaches this run
 
     def spawn_env(i: int):
-        options = placement.env_actor(i, ray.cluster_resources(), cpus)
+        options = placement.env_actor(i, placement.available(), cpus)
         return remote(EnvActor, **options, max_restarts=3, max_task_retries=3).remote(
             *env_worker_args(cfg, plan, url, i))
 

@@ -2,7 +2,7 @@
 
     vae = ActionVAE(state_size=F_e, action_dim=A, n_domains=N, latent=8, hidden=750)
     loss, metrics = vae.loss(state_BS, action_BA, domain_B)          # Eq. 7
-    h_G = vae.guidance(state_BS, domain_B)                             # (B, 50): the actor's extra input (Eq. 8)
+    h_G = actor_guidance(vae, e_NF, mixture_D, zero_z=False, norm=False)  # (N, 50): the actor's extra input (Eq. 8)
 
 Encoder E(s, a, d) -> mu, sigma; decoder D(s, z, d) = [s, z, d] -> hidden -> 50 -> action (tanh). The state is
 f_distill of a teacher's posterior features, so it lives in the student's feature space, and at behaviour time
@@ -42,8 +42,9 @@ class ActionVAE(nn.Module):
         """D(s, z, d): a generated action in [-1, 1]."""
         return torch.tanh(self.decoder_out(self.guidance(state_BS, domain_B, z_BZ)))
 
-    def loss(self, state_BS: torch.Tensor, action_BA: torch.Tensor, domain_B: torch.Tensor):
-        """Eq. 7: MSE(a, a_hat) + 0.5 * KL(N(mu, sigma) || N(0, 1)) (the 0.5 weight as in BCQ)."""
+    def loss(self, state_BS: torch.Tensor, action_BA: torch.Tensor, domain_B: torch.Tensor, kl: str = "mean"):
+        """Eq. 7: MSE(a, a_hat) + 0.5 * KL(N(mu, sigma) || N(0, 1)) (the 0.5 weight as in BCQ), the KL averaged over
+        the latent (`kl="mean"`, the release) or summed (`"sum"`)."""
         domain = self._onehot(domain_B, state_BS)
         mean, log_std = self.encoder(torch.cat([state_BS, action_BA, domain], -1)).chunk(2, -1)
         log_std = log_std.clamp(-4.0, 15.0)
@@ -51,6 +52,20 @@ class ActionVAE(nn.Module):
         z = mean + std * torch.randn_like(std)
         recon = self.decode(state_BS, domain_B, z)
         mse = (recon - action_BA).pow(2).mean()
-        kl = (-0.5 * (1 + 2 * log_std - mean.pow(2) - std.pow(2))).sum(-1).mean()
-        loss = mse + 0.5 * kl
-        return loss, {"train/vae_loss": loss.detach(), "train/vae_mse": mse.detach(), "train/vae_kl": kl.detach()}
+        kl_BZ = -0.5 * (1 + 2 * log_std - mean.pow(2) - std.pow(2))
+        kl_term = (kl_BZ.sum(-1) if kl == "sum" else kl_BZ.mean(-1)).mean()
+        loss = mse + 0.5 * kl_term
+        return loss, {"train/vae_loss": loss.detach(), "train/vae_mse": mse.detach(), "train/vae_kl": kl_term.detach()}
+
+
+def actor_guidance(vae: ActionVAE, feat_NF: torch.Tensor, mixture_D: torch.Tensor, *, zero_z: bool,
+                   norm: bool) -> torch.Tensor:
+    """The h_G the actor reads (Eq. 8), (N, 50): sum_d mixture_D[d] * h_G(e, d) over the domains of non-zero weight
+    (a one-hot `mixture_D` is the release's dominant domain), one z for all of them: 0 (`zero_z`) or N(0, 1) clipped
+    to +-Z_CLIP (BCQ's generation); `norm` layer-normalises each row (no affine)."""
+    lead = feat_NF.shape[:-1]
+    z = feat_NF.new_zeros(*lead, vae.latent) if zero_z else \
+        torch.randn(*lead, vae.latent, device=feat_NF.device).clamp(-Z_CLIP, Z_CLIP)
+    h = sum(float(w) * vae.guidance(feat_NF, torch.tensor(d, device=feat_NF.device), z)
+            for d, w in enumerate(mixture_D.tolist()) if w > 0)
+    return F.layer_norm(h, h.shape[-1:]) if norm else h

@@ -71,6 +71,12 @@ class AgentSpec:
     vae_hidden: int
     vae_zero_z: bool = False
     """h_G from z = 0 when acting (and in imagination), not a clipped N(0, 1) sample."""
+    vae_mixture: bool = False
+    """h_G mixed over the domains by the running weights, not the dominant domain's alone."""
+    vae_norm: bool = False
+    """h_G layer-normalised before the actor reads it."""
+    actor_init_std: float = 2.0
+    """The actor's std offset (`ac.init_std`); 2.0 for specs saved before the key."""
 
     @classmethod
     def create(cls, model: WorldModelConfig, ac: ActorCriticConfig, vae: ActionVAEConfig, *, method: str,
@@ -80,7 +86,8 @@ class AgentSpec:
         return cls(model=model.kwargs(image_size, action_width, reward_head=True), action_dim=action_dim,
                    method=method, n_domains=n_domains if uses.teachers else 0, units=ac.units,
                    actor_layers=ac.actor_layers, value_layers=ac.value_layers, vae_latent=vae.latent,
-                   vae_hidden=vae.hidden, vae_zero_z=vae.zero_z)
+                   vae_hidden=vae.hidden, vae_zero_z=vae.zero_z, vae_mixture=vae.mixture, vae_norm=vae.norm,
+                   actor_init_std=ac.init_std)
 
     @classmethod
     def from_dict(cls, data: dict | AgentSpec) -> AgentSpec:
@@ -122,23 +129,24 @@ def build_parts(spec: AgentSpec) -> Parts:
     guidance = GUIDANCE if spec.guided else 0
     vae = ActionVAE(model.feature_size, spec.model["action_dim"], spec.n_domains, spec.vae_latent,
                     spec.vae_hidden) if spec.guided else None
-    actor = Actor(model.feature_size + guidance, spec.action_dim, spec.units, spec.actor_layers)
+    actor = Actor(model.feature_size + guidance, spec.action_dim, spec.units, spec.actor_layers,
+                  init_std=spec.actor_init_std)
     return Parts(model, actor, vae)
 
 
-def acting_weights(parts: Parts, domain: int) -> dict[str, np.ndarray]:
-    """The broadcast form of the acting parts: flat numpy arrays `model.*`, `actor.*`, `vae.*` and the dominant
-    `domain` (no pickled objects cross to the env actors)."""
+def acting_weights(parts: Parts, mixture_D: torch.Tensor) -> dict[str, np.ndarray]:
+    """The broadcast form of the acting parts: flat numpy arrays `model.*`, `actor.*`, `vae.*` and `mixture`, the
+    (D,) weights of each domain's h_G (`RunningWeights.mixture`; no pickled objects cross to the env actors)."""
     weights = {f"{name}.{k}": v.detach().cpu().numpy() for name, part in parts._asdict().items() if part is not None
                for k, v in part.state_dict().items()}
-    weights["domain"] = np.array(domain, np.int64)
+    weights["mixture"] = mixture_D.detach().cpu().numpy().astype(np.float32)
     return weights
 
 
-def load_acting_weights(parts: Parts, weights: dict[str, np.ndarray]) -> int:
-    """Load `acting_weights` into `parts` (RuntimeError when they do not fit); returns the dominant domain."""
+def load_acting_weights(parts: Parts, weights: dict[str, np.ndarray]) -> torch.Tensor:
+    """Load `acting_weights` into `parts` (RuntimeError when they do not fit); returns the (D,) h_G mixture."""
     for name, module in parts._asdict().items():
         if module is not None:
             module.load_state_dict({k[len(name) + 1:]: torch.tensor(np.asarray(v)) for k, v in weights.items()
                                     if k.startswith(name + ".")})
-    return int(weights["domain"])
+    return torch.as_tensor(np.asarray(weights["mixture"], np.float32))

@@ -66,15 +66,18 @@ class TruncNormal:
 
 
 class Actor(nn.Module):
-    """pi(a_t | e_t, h_G): an MLP to the mean and std of a truncated normal (min std 0.1)."""
+    """pi(a_t | e_t, h_G): an MLP to the mean and std of a truncated normal, std = 2 sigmoid((x + init_std) / 2) +
+    min_std (DreamerV2's DistLayer `trunc_normal`; init_std 0 starts near 1.1, the default 2 is the 1.56 of specs
+    saved before the option)."""
 
-    def __init__(self, inp: int, action_dim: int, units: int, layers: int, min_std: float = 0.1):
+    def __init__(self, inp: int, action_dim: int, units: int, layers: int, min_std: float = 0.1,
+                 init_std: float = 2.0):
         super().__init__()
-        self.net, self.min_std = MLP(inp, 2 * action_dim, units, layers), min_std
+        self.net, self.min_std, self.init_std = MLP(inp, 2 * action_dim, units, layers), min_std, init_std
 
     def forward(self, x: torch.Tensor) -> TruncNormal:
         mean, std = self.net(x).float().chunk(2, -1)
-        return TruncNormal(torch.tanh(mean), 2 * torch.sigmoid((std + 2.0) / 2) + self.min_std)
+        return TruncNormal(torch.tanh(mean), 2 * torch.sigmoid((std + self.init_std) / 2) + self.min_std)
 
 
 class ActorCritic(nn.Module):

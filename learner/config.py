@@ -27,6 +27,9 @@ class WorldModelConfig:
     """RSSM hidden layer size (paper: 200)."""
     min_std: float = 0.1
     """Minimum std of the Gaussian stochastic state."""
+    std_act: str = "sigmoid2"
+    """Std of the Gaussian stochastic state before min_std: `sigmoid2` = 2 sigmoid(x / 2) (DreamerV2's rssm.std_act)
+    or `softplus` (this project before the DreamerV2 alignment; a checkpoint saved without the key has it)."""
     units: int = 200
     """Reward head width (paper: 400)."""
     reward_layers: int = 2
@@ -49,10 +52,14 @@ class WorldModelConfig:
     """Gradient-norm clip of every optimiser of the learner."""
     nonfinite_limit: int = 10
     """Updates in a row with a non-finite loss or gradient (each skipped) that stop the run as diverged."""
+    compile: str = ""
+    """The student's world-model methods the learner runs through torch.compile, comma-separated from `imagine`
+    (imagination, Eq. 8's rollouts) and `loss` (Eq. 5's filtering); '' = eager. Compiling costs minutes at start;
+    `bench/learner.py --compile` measures each beside the eager path."""
 
     def kwargs(self, image_size: int, action_dim: int, reward_head: bool) -> dict:
         """`WorldModel` keyword arguments for frames of `image_size` and actions padded to `action_dim`."""
-        names = ("depth", "stoch", "discrete", "deter", "hidden", "min_std", "units", "reward_layers",
+        names = ("depth", "stoch", "discrete", "deter", "hidden", "min_std", "std_act", "units", "reward_layers",
                  "kl_balance", "free_nats", "kl_scale")
         return dict(image_size=image_size, action_dim=action_dim, reward_head=reward_head,
                     reward_scale=self.reward_scale if reward_head else 1.0, **{n: getattr(self, n) for n in names})
@@ -74,6 +81,9 @@ class ActorCriticConfig:
     """lambda of the lambda-return."""
     entropy: float = 1e-4
     """Actor entropy bonus."""
+    init_std: float = 0.0
+    """Offset in the actor's std, 2 sigmoid((x + init_std) / 2) + 0.1: 0 starts at DreamerV2's 1.1 (its DistLayer
+    init_std); 2 at 1.56 (this project before the alignment; a spec saved without the key has it)."""
     slow_target_every: int = 100
     """Updates between slow-critic copies."""
     actor_lr: float = 8e-5
@@ -96,10 +106,14 @@ class DistillConfig:
     """The student features distilled: `sample` (the release: e_t with the sampled stoch) or `mean` (deter and the
     posterior mean, as the teachers' features are)."""
     weights: str = "linear"
-    """Domain weights: `linear` (Eq. 3: softmax_i of one linear layer on concat(s^i, e)) or `distance`
-    (softmax_i(-d_i / tau) over the distillation distances, which sees the student)."""
+    """Domain weights: `linear` (Eq. 3: softmax_i of one linear layer on concat(s^i, e), in which e cancels),
+    `bilinear` (softmax_i of s^i W e + b, which sees the student) or `distance` (softmax_i(-d_i / tau) over the
+    distillation distances)."""
     tau: float = 1.0
     """Temperature of the `distance` weights."""
+    anneal_steps: int = 0
+    """Env steps over which alpha decays linearly to 0 (the teachers help early, then step aside); 0 = a constant
+    alpha (the paper)."""
 
 
 @dataclass
@@ -117,6 +131,13 @@ class ActionVAEConfig:
     reads the G being trained (the release)."""
     zero_z: bool = False
     """h_G from z = 0 (the decoder's mode) in imagination and acting, instead of z ~ N(0, 1) clipped (the release)."""
+    mixture: bool = False
+    """h_G as the running weights' mixture of every domain's h_G, instead of the dominant domain's alone (the
+    release's hard argmax switch)."""
+    norm: bool = False
+    """h_G layer-normalised (zero mean, unit variance per row, no affine) before the actor reads it."""
+    kl: str = "mean"
+    """Eq. 7's KL over G's latent: `mean` (the release) or `sum` (latent times larger)."""
 
 
 @dataclass

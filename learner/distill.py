@@ -3,7 +3,8 @@
     distiller = DomainDistiller(teacher_feature=F_s, student_feature=F_e, n_teachers=N, cfg=DistillConfig())
     loss, weights_NBT, metrics = distiller(teacher_NBTF, student_BTF, dominant=0)
 
-Eq. 3: w_t^i = softmax_i( f_weight(concat(s_t^i, e_t)) ), per (batch, time), one linear layer to a scalar.
+Eq. 3: w_t^i = softmax_i( f_weight(concat(s_t^i, e_t)) ), per (batch, time), one linear layer to a scalar (in
+which e_t cancels under the softmax over i; the `bilinear` option scores s_t^i W e_t instead).
 Eq. 4: L_distill = sum_i mean_{b,t}( max(w_floor, w_t^i) * mean_d (u_t^i - e_t)^2 ),  u_t^i = f_distill(s_t^i).
 Neither the weights nor e_t are detached: f_weight learns to favour the teacher whose distilled features sit
 closest to the student, and the student's encoder and RSSM are pulled toward the teachers. Teacher features
@@ -31,7 +32,8 @@ class DomainDistiller(nn.Module):
         self.domains = list(domains) if domains else [str(i) for i in range(n_teachers)]
         if len(self.domains) != n_teachers:
             raise ValueError(f"{len(self.domains)} domain names for {n_teachers} teachers")
-        self.f_weight = nn.Linear(teacher_feature + student_feature, 1)
+        self.f_weight = nn.Bilinear(teacher_feature, student_feature, 1) if self.cfg.weights == "bilinear" else \
+            nn.Linear(teacher_feature + student_feature, 1)
         heads = n_teachers if self.cfg.heads == "per_teacher" else 1
         self.f_distill = nn.ModuleList(nn.Linear(teacher_feature, student_feature) for _ in range(heads))
 
@@ -42,6 +44,9 @@ class DomainDistiller(nn.Module):
             return torch.full(teacher_NBTF.shape[:3], 1.0 / N, device=teacher_NBTF.device)
         if self.cfg.weights == "distance":  # the teacher whose distilled features sit closest to the student
             return torch.softmax(-dist_NBT.detach() / self.cfg.tau, dim=0)
+        if self.cfg.weights == "bilinear":  # s^i W e + b: a score that compares each teacher with the student
+            student_NBTF = student_BTF.expand(N, *student_BTF.shape).contiguous()
+            return torch.softmax(self.f_weight(teacher_NBTF, student_NBTF).squeeze(-1).float(), dim=0)
         pair_NBTX = torch.cat([teacher_NBTF, student_BTF.expand(N, *student_BTF.shape)], -1)
         return torch.softmax(self.f_weight(pair_NBTX).squeeze(-1).float(), dim=0)
 
@@ -96,6 +101,13 @@ class RunningWeights:
         mean_N = weights_NBT.detach().float().mean((1, 2)).cpu()
         self.value = self.decay * self.value + (1.0 - self.decay) * mean_N
         return self.value
+
+    def mixture(self, soft: bool) -> torch.Tensor:
+        """(N,) weights of each domain's h_G for the actor: the running weights normalised (`soft`) or the dominant
+        domain's one-hot (the release's hard switch)."""
+        if soft:
+            return self.value / self.value.sum()
+        return torch.nn.functional.one_hot(torch.tensor(self.dominant()), len(self.value)).float()
 
     def dominant(self) -> int:
         """"The domain with the highest confidence": argmax of the running weights."""

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from learner import checkpoint
+from learner.action_vae import actor_guidance
 from learner.agent import AgentSpec, Parts, acting_weights, build_parts
 from learner.batch import pad_action, to_torch
 from learner.behavior import ActorCritic
@@ -43,6 +44,8 @@ class Learner:
         cfg, spec = self.config, self.spec
         self.model, actor, self.vae = build_parts(spec)
         self.model.to(self.device)
+        for name in filter(None, cfg.model.compile.split(",")):  # the module's own weights stay in place
+            setattr(self.model, name, torch.compile(getattr(self.model, name), dynamic=False))
         self.distiller = None
         if spec.teachers:
             self.distiller = DomainDistiller(teacher_feature, self.model.feature_size, spec.n_domains, cfg.distill,
@@ -68,10 +71,13 @@ class Learner:
         self.updates, self.skipped, self.skipped_in_row = 0, 0, 0
 
     # -- one update (Alg. 1, lines 6-16) ---------------------------------------------------------------------
-    def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
+    def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None, env_steps: int = 0,
+               behave: bool = True) -> dict[str, float]:
         """One update of every part on a batch of (B, T, ...) arrays; `teacher_NBTF` (N, B, T, F_s) when the method
-        distils. Returns `train/` metrics as floats. A non-finite loss or gradient skips the update (nothing moves;
-        `train/skipped_updates` counts it); `model.nonfinite_limit` skipped in a row raise DivergenceError."""
+        distils; `env_steps` the run has collected (alpha's annealing reads it); `behave=False` updates the world
+        model (and distillation) alone, for dynamics studies. Returns `train/` metrics as floats.
+        A non-finite loss or gradient skips the update (nothing moves; `train/skipped_updates` counts it);
+        `model.nonfinite_limit` skipped in a row raise DivergenceError."""
         data = to_torch(batch, self.device)
         metrics: dict[str, torch.Tensor] = {}
         weights_NBT = None
@@ -85,12 +91,13 @@ class Learner:
                 student = self.model.rssm.mean_features(post) if self.config.distill.target == "mean" else \
                     self.model.features(post)
                 distill, weights_NBT, distill_metrics = self.distiller(teacher, student, self.running.dominant())
-                loss = loss + self.config.distill.alpha * distill  # Eq. 5
-                metrics.update(distill_metrics)
+                alpha = self.distill_alpha(env_steps)
+                loss = loss + alpha * distill  # Eq. 5
+                metrics.update(distill_metrics, **{"train/distill_alpha": torch.tensor(alpha)})
         stepped = finite_step(self.model_opt, loss, self._model_params(), self.config.model.clip)
-        if stepped:
-            if weights_NBT is not None:
-                self.running.update(weights_NBT)
+        if stepped and weights_NBT is not None:
+            self.running.update(weights_NBT)
+        if stepped and behave:
             if self.vae is not None:
                 metrics.update(self._vae_update())
             ac_metrics, stepped = self.ac.update(self.model, post, self._guide())
@@ -103,6 +110,12 @@ class Learner:
         out.update({"train/dominant_domain": float(self.running.dominant()),
                     "train/skipped_updates": float(self.skipped)})
         return out
+
+    def distill_alpha(self, env_steps: int) -> float:
+        """alpha of Eq. 5 at `env_steps`: `distill.alpha`, decayed linearly to 0 over `distill.anneal_steps` (when
+        set)."""
+        cfg = self.config.distill
+        return cfg.alpha * max(0.0, 1.0 - env_steps / cfg.anneal_steps) if cfg.anneal_steps else cfg.alpha
 
     def _count(self, stepped: bool, metrics: dict) -> None:
         """Count an applied or a skipped update; DivergenceError after `nonfinite_limit` skipped in a row."""
@@ -130,20 +143,19 @@ class Learner:
         with torch.no_grad():
             state = self.distiller.distill(feats[idx], domain)  # f_distill(s^i), detached (METHOD step 4)
         domain_B = torch.full((len(idx),), domain, device=self.device)
-        loss, metrics = self.vae.loss(state, actions[idx], domain_B)
+        loss, metrics = self.vae.loss(state, actions[idx], domain_B, kl=self.config.vae.kl)
         finite_step(self.vae_opt, loss, list(self.vae.parameters()), self.config.model.clip)  # G: a skip is harmless
         return metrics
 
     def _guide(self):
-        """h_G(e) for the dominant domain, with G frozen (no gradient flows into it)."""
+        """h_G(e) of the dominant domain (or the running weights' mixture), with G frozen (no gradient into it)."""
         if self.vae is None:
             return None
-        domain = torch.tensor(self.running.dominant(), device=self.device)
+        mixture_D, spec = self.running.mixture(self.spec.vae_mixture), self.spec
 
         def guide(feat_NF):
             with torch.no_grad():
-                z = feat_NF.new_zeros(*feat_NF.shape[:-1], self.vae.latent) if self.spec.vae_zero_z else None
-                return self.guide_vae.guidance(feat_NF, domain, z)
+                return actor_guidance(self.guide_vae, feat_NF, mixture_D, zero_z=spec.vae_zero_z, norm=spec.vae_norm)
         return guide
 
     def init_world_model(self, directory: str | Path) -> None:
@@ -170,7 +182,8 @@ class Learner:
     def policy_weights(self) -> tuple[dict[str, np.ndarray], int]:
         """(weights, version): everything a Player needs as flat numpy arrays (`Player.load` reads them).
         DivergenceError instead when any of them is non-finite: such weights are never broadcast."""
-        weights = acting_weights(Parts(self.model, self.ac.actor, self.guide_vae), self.running.dominant())
+        weights = acting_weights(Parts(self.model, self.ac.actor, self.guide_vae),
+                                 self.running.mixture(self.spec.vae_mixture))
         bad = [k for k, v in weights.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
         if bad:
             raise DivergenceError(f"training diverged: {len(bad)} of {len(weights)} policy weight arrays hold NaN/inf "

@@ -6,8 +6,8 @@
     actions_KA = player(obs, info)              # the env loop's Policy protocol, K envs at once
 
 Keeps each env's recurrent state: filters e_t with the student's posterior q(e_t | e_{t-1}, a_{t-1}, o_t) and
-samples a_t ~ pi(a | e_t, h_G(e_t)) for the broadcast dominant domain. Until the first weights arrive it acts
-uniformly at random (the prefill policy). Imports no training code.
+samples a_t ~ pi(a | e_t, h_G(e_t)) for the broadcast mixture of domains (the dominant one's, by default). Until
+the first weights arrive it acts uniformly at random (the prefill policy). Imports no training code.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from learner import checkpoint
-from learner.action_vae import Z_CLIP
+from learner.action_vae import actor_guidance
 from learner.agent import ACTING_PREFIXES, AgentSpec, Parts, acting_weights, build_parts, load_acting_weights
 from learner.batch import pad_action
 from learner.distill import RunningWeights
@@ -33,7 +33,7 @@ class Player:
                 module.eval().requires_grad_(False)
         self.version = -1
         self.info: dict = {}  # the checkpoint sidecar, when made by `from_checkpoint`
-        self.domain = torch.tensor(0)
+        self.mixture = torch.ones(max(self.spec.n_domains, 1))  # each domain's share of h_G (Learner's broadcast)
         self.state: dict | None = None
         self.prev_action: torch.Tensor | None = None
         self.rng = np.random.default_rng(seed)
@@ -47,7 +47,7 @@ class Player:
         player = cls(info["spec"], explore=explore, seed=seed)
         weights = {f"{name}.{key[len(prefix):]}": value.numpy() for name, prefix in ACTING_PREFIXES.items()
                    for key, value in tensors.items() if key.startswith(prefix)}
-        weights["domain"] = np.array(RunningWeights.of(info["running_weights"]).dominant(), np.int64)
+        weights["mixture"] = RunningWeights.of(info["running_weights"]).mixture(player.spec.vae_mixture).numpy()
         try:
             player.load(weights, int(info["step"]))
         except RuntimeError as err:
@@ -56,13 +56,13 @@ class Player:
         return player
 
     def load(self, weights: dict[str, np.ndarray], version: int) -> None:
-        """Adopt broadcast weights (`model.*`, `actor.*`, `vae.*`, `domain`) of `version`."""
-        self.domain = torch.tensor(load_acting_weights(Parts(self.model, self.actor, self.vae), weights))
+        """Adopt broadcast weights (`model.*`, `actor.*`, `vae.*`, `mixture`) of `version`."""
+        self.mixture = load_acting_weights(Parts(self.model, self.actor, self.vae), weights)
         self.version = version
 
     def weights(self) -> dict[str, np.ndarray]:
         """The weights this player acts with, in the broadcast form `load` takes."""
-        return acting_weights(Parts(self.model, self.actor, self.vae), int(self.domain))
+        return acting_weights(Parts(self.model, self.actor, self.vae), self.mixture)
 
     @torch.no_grad()
     def __call__(self, obs: dict[str, np.ndarray], info: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -79,9 +79,9 @@ class Player:
         self.state = {k: v[:, -1] for k, v in post.items()}
         feat = self.model.features(self.state)  # e_t, (K, F)
         if self.vae is not None:
-            z = torch.zeros(K, self.vae.latent) if not self.explore or self.spec.vae_zero_z else \
-                torch.randn(K, self.vae.latent).clamp(-Z_CLIP, Z_CLIP)
-            feat = torch.cat([feat, self.vae.guidance(feat, self.domain, z)], -1)
+            zero_z = not self.explore or self.spec.vae_zero_z
+            feat = torch.cat([feat, actor_guidance(self.vae, feat, self.mixture, zero_z=zero_z,
+                                                   norm=self.spec.vae_norm)], -1)
         dist = self.actor(feat)
         action = dist.rsample() if self.explore else dist.mode()
         self.prev_action = pad_action(action, self.model.action_dim)

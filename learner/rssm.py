@@ -32,11 +32,20 @@ class LayerNormGRUCell(nn.Module):
         return update * cand + (1.0 - update) * h
 
 
+STD_ACTS = ("sigmoid2", "softplus")
+"""The Gaussian std's activations before min_std (DreamerV2's `rssm.std_act`): 2 sigmoid(x / 2), softplus(x)."""
+
+
 class RSSM(nn.Module):
     def __init__(self, action_dim: int, embed_size: int, *, stoch: int, discrete: int, deter: int, hidden: int,
-                 min_std: float):
+                 min_std: float, std_act: str = "softplus"):
+        """`std_act`: the Gaussian std's activation, `sigmoid2` (DreamerV2) or `softplus` (the default for models
+        saved before the option, whose kwargs lack it)."""
         super().__init__()
+        if std_act not in STD_ACTS:
+            raise ValueError(f"std_act {std_act!r} is not one of {', '.join(STD_ACTS)}")
         self.stoch, self.discrete, self.deter, self.min_std = stoch, discrete, deter, min_std
+        self.std_act = std_act
         self.stoch_size = stoch * discrete if discrete else stoch
         stats = stoch * discrete if discrete else 2 * stoch
         # img_in: [z_{t-1}, a_{t-1}] -> hidden, split so the action part is precomputed for all t.
@@ -67,7 +76,7 @@ class RSSM(nn.Module):
         return [("mean", (self.stoch,)), ("std", (self.stoch,))]
 
     def _dist(self, stats: torch.Tensor, sample: bool) -> dict[str, torch.Tensor]:
-        """Statistics -> {stats, stoch}. Gaussian: std = softplus + min_std. Discrete: one-hot, straight-through."""
+        """Statistics -> {stats, stoch}. Gaussian: std = std_act(x) + min_std. Discrete: one-hot, straight-through."""
         if self.discrete:
             logits = stats.unflatten(-1, (self.stoch, self.discrete))
             probs = torch.softmax(logits.float(), -1)
@@ -82,7 +91,7 @@ class RSSM(nn.Module):
                 stoch = F.one_hot(probs.argmax(-1), self.discrete).to(probs.dtype)
             return {"logits": logits, "stoch": stoch.flatten(-2).to(stats.dtype)}
         mean, std = stats.chunk(2, -1)
-        std = F.softplus(std) + self.min_std
+        std = (2 * torch.sigmoid(std / 2) if self.std_act == "sigmoid2" else F.softplus(std)) + self.min_std
         stoch = mean + std * torch.randn_like(std) if sample else mean
         return {"mean": mean, "std": std, "stoch": stoch}
 

@@ -23,10 +23,10 @@ from learner.rssm import RSSM
 class WorldModel(nn.Module):
     def __init__(self, image_size: int, action_dim: int, *, depth: int, stoch: int, discrete: int, deter: int,
                  hidden: int, min_std: float, units: int, reward_layers: int, kl_balance: float, free_nats: float,
-                 kl_scale: float, reward_head: bool = True, reward_scale: float = 1.0):
+                 kl_scale: float, reward_head: bool = True, reward_scale: float = 1.0, std_act: str = "softplus"):
         super().__init__()
         self.kwargs = dict(image_size=image_size, action_dim=action_dim, depth=depth, stoch=stoch,
-                           discrete=discrete, deter=deter, hidden=hidden, min_std=min_std, units=units,
+                           discrete=discrete, deter=deter, hidden=hidden, min_std=min_std, std_act=std_act, units=units,
                            reward_layers=reward_layers, kl_balance=kl_balance, free_nats=free_nats,
                            kl_scale=kl_scale, reward_head=reward_head, reward_scale=reward_scale)
         self.image_size, self.action_dim = image_size, action_dim
@@ -34,7 +34,7 @@ class WorldModel(nn.Module):
         self.kl_scale, self.reward_scale = kl_scale, reward_scale
         self.encoder = ConvEncoder(image_size, depth)
         self.rssm = RSSM(action_dim, self.encoder.embed_size, stoch=stoch, discrete=discrete, deter=deter,
-                         hidden=hidden, min_std=min_std)
+                         hidden=hidden, min_std=min_std, std_act=std_act)
         self.decoder = ConvDecoder(self.rssm.feature_size, image_size, depth)
         self.reward = MLP(self.rssm.feature_size, 1, units, reward_layers) if reward_head else None
         self.to(memory_format=torch.channels_last)

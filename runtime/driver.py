@@ -170,7 +170,7 @@ class Driver:
         if self.learner_job is None:
             due = min(self.limiter.samples_due(self.schedule.sample), max(self.cfg.train.sync_every, 1))
             if due > 0:
-                self.learner_job = ex.call(self.learner, "train", due)
+                self.learner_job = ex.call(self.learner, "train", due, self.env_steps())
         if self.eval_job is None and self.weights is not None and self.eval_due(self.env_steps()):
             self.eval_at = self.env_steps()  # the curve's x: the env steps the evaluated weights had seen
             self.eval_job = ex.call(self.evaluator, "evaluate", self.weights, self.version)

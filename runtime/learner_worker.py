@@ -1,7 +1,7 @@
 """The learner's process: replay batches in, updates and versioned policy weights out.
 
     worker = LearnerWorker(**learner_args(cfg, plan, url), teachers=None)   # teachers in this process, or a client
-    metrics = worker.train(n_updates)        # teacher features for batch k+1 are requested while batch k trains
+    metrics = worker.train(n_updates, env_steps)  # teacher features for batch k+1 computed while batch k trains
     weights, version = worker.publish()
     worker.save(env_steps)                   # the learner's whole state, in safetensors + JSON
 
@@ -82,14 +82,15 @@ class LearnerWorker:
                 log.warning("learner: %s", error)
         return batch, (self.teachers.request(batch) if self.teachers is not None else None)
 
-    def train(self, n_updates: int) -> dict[str, float]:
-        """`n_updates` updates; returns the mean of each metric plus `fps/updates`, `train/updates`, `replay/`."""
+    def train(self, n_updates: int, env_steps: int = 0) -> dict[str, float]:
+        """`n_updates` updates at the run's `env_steps` (the learner's schedules read it); returns the mean of each
+        metric plus `fps/updates`, `train/updates`, `replay/`."""
         started, sums = time.perf_counter(), {}
         for _ in range(n_updates):
             batch, pending = self._next or self._fetch()
             self._next = self._fetch()  # overlap: the next batch's teacher features compute while this one trains
             features = self.teachers.resolve(pending) if pending is not None else None
-            for key, value in self.learner.update(batch, features).items():
+            for key, value in self.learner.update(batch, features, env_steps).items():
                 sums[key] = sums.get(key, 0.0) + value
         metrics = {k: v / max(n_updates, 1) for k, v in sums.items()}
         metrics["fps/updates"] = n_updates / (time.perf_counter() - started)

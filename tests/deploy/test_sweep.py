@@ -32,3 +32,20 @@ def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_wi
                            timeout=900, cwd=tmp_path)
     assert again.returncode == 0 and "4 of 4 trials finished" in again.stdout, again.stderr[-3000:]
     assert (out / runs[0] / "metrics.jsonl").read_text() == rows  # finished trials are not run again
+
+
+def test_a_trial_with_actors_places_its_run_in_the_trials_placement_group(tmp_path):
+    """--actors: the learner, env actor and evaluator of each trial run as Ray actors inside the trial's placement
+    group (all of this machine's CPUs: an actor placed outside the group would never start)."""
+    import os
+
+    out = tmp_path / "sweep"
+    command = ["sweep", "--preset", "smoke", "--targets", "dmc/walker_run", "--seeds", "0", "train.steps=300",
+               "train.eval_every=150", "--variant", "dreamerv2", "train.method=dreamerv2", "--actors",
+               "--cpus-per-trial", str(os.cpu_count()), "--concurrent", "1", "--out", str(out)]
+    done = subprocess.run([str(BIN / "vid2act"), *command], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (out / "walker_run-dreamerv2-s0" / "vid2act.log").read_text()
+    assert "placed in placement group" in log
+    curve = json.loads((out / "curves" / "walker_run-dreamerv2-s0.json").read_text())
+    assert curve["env_steps"] >= 300 and curve["evals"]

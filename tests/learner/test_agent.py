@@ -116,7 +116,7 @@ def test_weights_are_versioned_by_updates_and_the_player_reads_them_from_a_check
     assert (v0, version) == (0, 2)
     learner.save(tmp_path)
     player = Player.from_checkpoint(tmp_path)
-    assert player.version == version and int(player.domain) == learner.running.dominant()
+    assert player.version == version and int(player.mixture.argmax()) == learner.running.dominant()
     saved = player.weights()
     assert saved.keys() == weights.keys()
     for key, value in weights.items():
@@ -232,3 +232,24 @@ def test_a_spec_saved_before_a_field_existed_still_matches():
     saved = make_spec("vid2act").to_dict()
     del saved["vae_zero_z"]  # a checkpoint written before vae.zero_z existed
     assert AgentSpec.from_dict(saved).to_dict() == make_spec("vid2act").to_dict()
+
+
+def test_a_soft_mixture_of_domains_reaches_the_player(tmp_path, make_batch):
+    """vae.mixture: the actor reads every domain's h_G weighted by the running weights, in imagination, in the
+    broadcast and in a checkpoint's player."""
+    vae = ActionVAEConfig(batch=8, mixture=True, norm=True, latent=4, hidden=16)
+    spec = AgentSpec.create(SMALL, ActorCriticConfig(units=12, actor_layers=2, value_layers=2), vae,
+                            method="vid2act", image_size=S, action_dim=A, action_width=6, n_domains=2)
+    cfg = config()
+    cfg.vae = vae
+    learner = Learner(spec, cfg, FT, [(torch.randn(30, FT), torch.rand(30, A) * 2 - 1) for _ in range(2)])
+    learner.update(make_batch(B, T, S, A), torch.randn(2, B, T, FT))
+    weights, _ = learner.policy_weights()
+    running = learner.running.value / learner.running.value.sum()
+    np.testing.assert_allclose(weights["mixture"], running.numpy(), rtol=1e-6)
+    assert 0 < weights["mixture"].min() < weights["mixture"].max() < 1  # a mixture, not a switch
+    learner.save(tmp_path)
+    player = Player.from_checkpoint(tmp_path)
+    torch.testing.assert_close(player.mixture, running)
+    frames = make_batch(B, T, S, A)["image"][:, 0]
+    assert player(dict(image=frames, is_first=np.ones(B, bool))).shape == (B, A)

@@ -179,4 +179,70 @@ def test_the_weight_floor_applies_where_configured(floor, dominant, floored):
     student = d.distill(teacher)[0].detach()
     loss, w, m = d(teacher, student, dominant=dominant)
     far = float(m["train/distill_dist/1"])
-    assert float(loss) == pytest.approx((0.1 if floored else float(w[1].mean())) * far, rel=1e-4, abs=1e-6)
+    assert float(loss.detach()) == pytest.approx((0.1 if floored else float(w[1].mean())) * far, rel=1e-4, abs=1e-6)
+
+
+def test_bilinear_weights_see_the_student_where_eq3s_linear_layer_cannot():
+    """Eq. 3's linear score on concat(s^i, e) cancels e under the softmax over i; s^i W e does not."""
+    torch.manual_seed(0)
+    teacher, student = torch.randn(2, B, T, FT), torch.randn(B, T, 10)
+    for form, moves in (("linear", False), ("bilinear", True)):
+        d = DomainDistiller(FT, 10, n_teachers=2, cfg=DistillConfig(weights=form))
+        _, w, _ = d(teacher, student)
+        _, w2, _ = d(teacher, student + torch.randn_like(student))
+        assert (not torch.allclose(w, w2, atol=1e-5)) == moves, form
+
+
+def test_action_vae_kl_is_averaged_over_the_latent_unless_summed():
+    vae = ActionVAE(10, A, n_domains=2, latent=4, hidden=16)
+    args = torch.randn(7, 10), torch.rand(7, A) * 2 - 1, torch.zeros(7, dtype=torch.long)
+    torch.manual_seed(1)
+    _, mean = vae.loss(*args, kl="mean")
+    torch.manual_seed(1)
+    _, total = vae.loss(*args, kl="sum")
+    torch.testing.assert_close(total["train/vae_kl"], 4 * mean["train/vae_kl"])
+
+
+def test_actor_guidance_mixes_domains_by_weight_and_normalises():
+    from learner.action_vae import actor_guidance
+
+    vae, feat = ActionVAE(10, A, n_domains=3, latent=4, hidden=16), torch.randn(5, 10)
+    z = torch.zeros(5, 4)
+    one = actor_guidance(vae, feat, torch.tensor([0.0, 1.0, 0.0]), zero_z=True, norm=False)
+    torch.testing.assert_close(one, vae.guidance(feat, torch.tensor(1), z))  # one-hot: the dominant domain alone
+    mixed = actor_guidance(vae, feat, torch.tensor([0.2, 0.5, 0.3]), zero_z=True, norm=False)
+    expect = sum(w * vae.guidance(feat, torch.tensor(d), z) for d, w in enumerate((0.2, 0.5, 0.3)))
+    torch.testing.assert_close(mixed, expect)
+    normed = actor_guidance(vae, feat, torch.tensor([0.2, 0.5, 0.3]), zero_z=True, norm=True)
+    torch.testing.assert_close(normed.mean(-1), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normed.std(-1, unbiased=False), torch.ones(5), atol=1e-3, rtol=0)
+
+
+def test_alpha_anneals_linearly_to_zero_over_the_configured_env_steps(make_batch):
+    cfg = hyper()
+    cfg.distill = DistillConfig(alpha=0.8, anneal_steps=1000)
+    learner = Learner(spec("no_action_guidance"), cfg, FT)
+    assert [learner.distill_alpha(s) for s in (0, 500, 1000, 5000)] == pytest.approx([0.8, 0.4, 0.0, 0.0])
+    metrics = learner.update(make_batch(B, T, S, A), torch.randn(2, B, T, FT), env_steps=250)
+    assert metrics["train/distill_alpha"] == pytest.approx(0.6)
+    assert Learner(spec("no_action_guidance"), hyper(), FT).distill_alpha(10**9) == 1.0  # the paper: constant
+
+
+def test_dreamerv2_std_forms_and_the_forms_older_checkpoints_keep():
+    """RSSM std: 2 sigmoid(x / 2) + min_std (DreamerV2's sigmoid2); kwargs saved without `std_act` keep softplus.
+    Actor: std 2 sigmoid((x + init_std) / 2) + 0.1 starts at 1.1 with DreamerV2's init_std 0."""
+    from learner import WorldModel
+    from learner.behavior import Actor
+
+    kwargs = dict(spec().model)
+    x = torch.linspace(-3, 3, 2 * 6)
+    new = WorldModel(**kwargs, std_act="sigmoid2").rssm._dist(x, sample=False)["std"]
+    torch.testing.assert_close(new, 2 * torch.sigmoid(x[6:] / 2) + 0.1)
+    old = WorldModel(**kwargs).rssm._dist(x, sample=False)["std"]
+    torch.testing.assert_close(old, torch.nn.functional.softplus(x[6:]) + 0.1)
+    actor = Actor(8, A, 12, 2, init_std=0.0)
+    with torch.no_grad():
+        for p in actor.parameters():
+            p.zero_()
+    assert actor(torch.randn(3, 8)).std.mean().item() == pytest.approx(1.1)
+    assert AgentSpec.from_dict({k: v for k, v in spec().to_dict().items() if k != "actor_init_std"}).actor_init_std == 2
