@@ -9,7 +9,8 @@ exercise; the last fifth held out), for every seed two students train for the sa
 from the same seed: with the teachers (`no_action_guidance`: vid2act's world model, Eq. 3-5, without the action
 VAE, which does not touch dynamics) and without them (`dreamerv2`). Behaviour learning is skipped (`behave=False`):
 it does not change the world model. Then each predicts the held-out episodes open loop (5 context frames, 45
-predicted). Every seed's result is written as it ends (`<work>/seed-<k>.json`), so a re-run resumes.
+predicted). Seeds train `--jobs` at a time (a process and one torch thread each); every seed's result is written as
+it ends (`<work>/seed-<k>.json`), so a re-run resumes.
 
 E1: the mean over seeds of (MSE with teachers / MSE without), with a 95% bootstrap CI (scipy); goal <= 0.85 with
 the CI's upper end below 1. E2: the running domain weights over updates per seed; goal: the target's own body
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -68,20 +71,32 @@ def train_student(cfg, method: str, pool, teachers: list[str], episodes: list, u
     return learner, np.array(history)
 
 
-def run_seed(cfg, pool, teachers, train_eps, heldout, updates: int, seed: int, work: Path) -> dict:
-    """Both students of one seed; the result JSON (also written to `<work>/seed-<seed>.json`)."""
-    from teachers import write_report
+def run_seed(setup: dict, seed: int) -> dict:
+    """Both students of one seed (in its own process with --jobs); the result JSON, also written to
+    `<work>/seed-<seed>.json` as soon as it exists."""
+    import torch
 
-    result = {"seed": seed, "updates": updates}
+    from deploy.config import load_config
+    from replay import DatasetReader
+    from teachers import TeacherPool, write_report
+
+    torch.set_num_threads(1)
+    cfg, work = load_config("cpu", setup["overrides"]), Path(setup["work"])
+    pool = TeacherPool.load(setup["teachers"], "cpu")
+    episodes = [ep for ep, _ in DatasetReader(setup["target"]).episodes()]
+    cut = len(episodes) - max(2, len(episodes) // 5)
+    result = {"seed": seed, "updates": setup["updates"], "train_episodes": cut, "heldout_episodes": len(episodes) - cut}
     for label, method in METHODS.items():
-        learner, history = train_student(cfg, method, pool if label == "teachers" else None, teachers, train_eps,
-                                         updates, seed)
-        report = write_report(learner.model, heldout, work / f"openloop-{label}-s{seed}", context=5, horizon=45)
+        learner, history = train_student(cfg, method, pool if label == "teachers" else None, setup["teachers"],
+                                         episodes[:cut], setup["updates"], seed)
+        report = write_report(learner.model, episodes[cut:], work / f"openloop-{label}-s{seed}", context=5,
+                              horizon=45)
         result[label] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}
         if label == "teachers":
             result["weights"] = history[::10].tolist()  # every 10th update
     result["ratio"] = result["teachers"]["mse_mean"] / result["scratch"]["mse_mean"]
     (work / f"seed-{seed}.json").write_text(json.dumps(result))
+    print(f"seed {seed}: ratio {result['ratio']:.3f}", flush=True)
     return result
 
 
@@ -166,6 +181,7 @@ def main() -> int:
     parser.add_argument("--updates", type=int, default=500)
     parser.add_argument("--teacher-steps", type=int, default=600, help="without --teachers")
     parser.add_argument("--episodes", type=int, default=30, help="target episodes (the last fifth held out)")
+    parser.add_argument("--jobs", type=int, default=2, help="seeds trained at a time (a process, a torch thread each)")
     parser.add_argument("--work", default="runs/bench-transfer")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
@@ -174,7 +190,6 @@ def main() -> int:
     from deploy import pretrain
     from deploy.config import load_config
     from deploy.ray_runtime import local_ray
-    from replay import DatasetReader
     from teachers import TeacherPool, domain_names
 
     names = args.sources.split(",")
@@ -182,8 +197,8 @@ def main() -> int:
     out = Path(args.out or f"docs/results/transfer-{args.target}")
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = load_config("cpu", [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}",
-                              f"env.task=dmc/{args.target}"])
+    cfg_overrides = [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", f"env.task=dmc/{args.target}"]
+    cfg = load_config("cpu", cfg_overrides)
     local_ray()
     target = data(cfg, work / "target", (args.target,), args.episodes)[args.target]
     teachers = args.teachers.split(",") if args.teachers else []
@@ -194,18 +209,19 @@ def main() -> int:
     ray.shutdown()
     pool = TeacherPool.load(teachers, "cpu")
     names = domain_names(pool.tasks)
-    cfg.model.action_pad = pool.action_dim  # both students take actions as wide as the teachers do
-    episodes = [ep for ep, _ in DatasetReader(target).episodes()]
-    cut = len(episodes) - max(2, len(episodes) // 5)
-    train_eps, heldout = episodes[:cut], episodes[cut:]
-    results = []
+    # both students take actions as wide as the teachers do
+    setup = {"overrides": [*cfg_overrides, f"model.action_pad={pool.action_dim}"], "work": str(work),
+             "teachers": teachers, "target": str(target), "updates": args.updates}
+    done = {}
     for seed in range(args.seeds):
-        done = work / f"seed-{seed}.json"
-        result = json.loads(done.read_text()) if done.exists() else None
-        if result is None or result["updates"] != args.updates:
-            result = run_seed(cfg, pool, teachers, train_eps, heldout, args.updates, seed, work)
-        print(f"seed {seed}: ratio {result['ratio']:.3f}", flush=True)
-        results.append(result)
+        path = work / f"seed-{seed}.json"
+        if path.exists() and json.loads(path.read_text())["updates"] == args.updates:
+            done[seed] = json.loads(path.read_text())
+    todo = [seed for seed in range(args.seeds) if seed not in done]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as jobs:
+        for seed, result in zip(todo, jobs.map(run_seed, [setup] * len(todo), todo)):
+            done[seed] = result
+    results = [done[seed] for seed in range(args.seeds)]
     return summarize(results, names, args.target, args.updates, out)
 
 

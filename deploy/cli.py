@@ -61,7 +61,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
          ("--targets", {"help": "comma-separated target tasks (default: env.task)"}),
          ("--seeds", {"default": "0,1,2", "help": "comma-separated seeds (default 0,1,2)"}),
          ("--variant", {"nargs": "+", "action": "append", "metavar": "NAME_OR_KEY=VALUE",
-                        "help": "a setting: NAME then its overrides (repeat per variant)"}),
+                        "help": "a setting: NAME then its overrides (repeat per variant); a known NAME "
+                                "(dreamerv2, vid2act, vid2act_stable: deploy/presets.py) brings its own"}),
          ("--concurrent", {"type": int, "default": 2, "help": "trials at a time (default 2)"}),
          ("--cpus-per-trial", {"type": float, "default": 1.0, "help": "CPUs each trial asks Tune for"}),
          ("--actors", {"action": "store_true", "help": "each trial runs its learner, env, teacher and eval actors "

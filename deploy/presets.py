@@ -33,3 +33,20 @@ PRESETS: dict[str, dict[str, object]] = {
         "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",
     },
 }
+
+VARIANTS: dict[str, list[str]] = {
+    "dreamerv2": ["train.method=dreamerv2"],
+    # The paper's form with the release's choices (the config defaults for distill.* and vae.*).
+    "vid2act": ["train.method=vid2act"],
+    # Issue 13's audit, every change at once: a distillation target the student can reach (one f_distill per teacher,
+    # deter + posterior mean against the teachers' features, the floor on the dominant teacher only, alpha annealed
+    # to 0 over 20k env steps), weights that see the student (s^i W e), and stable action guidance (a slow G synced
+    # every 100 updates like the slow critic, z = 0, h_G layer-normalised, mixed over domains by the running weights).
+    "vid2act_stable": ["train.method=vid2act", "distill.heads=per_teacher", "distill.target=mean",
+                       "distill.floor=dominant", "distill.anneal_steps=20000", "distill.weights=bilinear",
+                       "vae.slow_every=100", "vae.zero_z=true", "vae.norm=true", "vae.mixture=true"],
+}
+"""Named method variants for `vid2act sweep --variant NAME` (a bare known name expands to these overrides; extra
+`key=value`s after the name are applied on top). Ablations of a variant are its overrides plus the ablation's
+`train.method` (e.g. `--variant stable_no_weights` with `vid2act_stable`'s overrides and
+`train.method=no_domain_weights`)."""

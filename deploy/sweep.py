@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from deploy.config import Config, apply_overrides, public_dict, read_config
+from deploy.presets import VARIANTS
 from learner import get_method
 from runtime import split_csv
 
@@ -33,10 +34,11 @@ log = logging.getLogger(__name__)
 def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list[int],
          threads: int = 1) -> dict[str, list[str]]:
     """{run name: its overrides} for every target x variant x seed (the learner on `threads` torch threads, the
-    trial's CPUs); ConfigError naming the bad one."""
+    trial's CPUs; a variant named in `VARIANTS` starts from its overrides); ConfigError naming the bad one."""
     trials = {}
     for target in targets:
-        for name, *overrides in variants:
+        for name, *extra in variants:
+            overrides = [*VARIANTS.get(name, []), *extra]  # a known name brings its overrides (deploy/presets.py)
             for seed in seeds:
                 run = f"{target.split('/', 1)[-1]}-{name}-s{seed}"
                 trials[run] = [f"env.task={target}", f"train.learner_threads={threads}", *overrides, f"seed={seed}"]

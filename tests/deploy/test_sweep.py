@@ -49,3 +49,21 @@ def test_a_trial_with_actors_places_its_run_in_the_trials_placement_group(tmp_pa
     assert "placed in placement group" in log
     curve = json.loads((out / "curves" / "walker_run-dreamerv2-s0.json").read_text())
     assert curve["env_steps"] >= 300 and curve["evals"]
+
+
+def test_a_named_variant_brings_its_overrides_and_every_trial_is_validated_before_anything_starts():
+    import pytest
+
+    from deploy.config import ConfigError, load_config
+    from deploy.presets import VARIANTS
+    from deploy.sweep import grid
+
+    cfg = load_config("smoke", [])
+    trials = grid(cfg, ["dmc/walker_stand"], [["vid2act_stable", "distill.tau=2"], ["mine", "model.deter=24"]], [0, 1])
+    assert sorted(trials) == ["walker_stand-mine-s0", "walker_stand-mine-s1", "walker_stand-vid2act_stable-s0",
+                              "walker_stand-vid2act_stable-s1"]
+    stable = trials["walker_stand-vid2act_stable-s1"]
+    assert set(VARIANTS["vid2act_stable"]) <= set(stable) and "distill.tau=2" in stable and stable[-1] == "seed=1"
+    assert not any(o.startswith("distill.") for o in trials["walker_stand-mine-s0"])
+    with pytest.raises(ConfigError, match="distill.weights"):
+        grid(cfg, ["dmc/walker_stand"], [["bad", "distill.weights=cosine"]], [0])
