@@ -1,7 +1,7 @@
 """Issue 13's E1 (dynamics transfer) and E2 (domain selection): do teachers help a student predict the target?
 
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --teachers DIR1,DIR2,... [--target walker_stand] [--seeds 5] \
-        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand]
+        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand] [key=value ...]
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --sizes tiny       # no --teachers: random sources, tiny teachers
 
 On one fixed set of target episodes (random-policy ones: the comparison is about dynamics, which random actions
@@ -144,7 +144,8 @@ def plot(results: list[dict], names: list[str], target: str, updates: int, out: 
     plt.close(fig)
 
 
-def summarize(results: list[dict], names: list[str], target: str, updates: int, out: Path) -> int:
+def summarize(results: list[dict], names: list[str], target: str, updates: int, out: Path,
+              overrides: list[str]) -> int:
     ratios = np.array([r["ratio"] for r in results])
     low, high = bootstrap_mean_ci(ratios) if len(ratios) > 1 else (float("nan"),) * 2
     body = target.split("_")[0]
@@ -152,7 +153,8 @@ def summarize(results: list[dict], names: list[str], target: str, updates: int, 
     finals = [np.array(r["weights"])[-1] for r in results]
     held = [float(w[own].sum()) for w in finals]
     selected = sum(h > 0.5 for h in held)
-    summary = {"target": target, "sources": names, "updates": updates, "seeds": [r["seed"] for r in results],
+    summary = {"target": target, "sources": names, "updates": updates, "overrides": overrides,
+               "seeds": [r["seed"] for r in results],
                "ratio_per_seed": ratios.tolist(), "ratio_mean": float(ratios.mean()), "ratio_ci95": [low, high],
                "own_body_weight_per_seed": held, "seeds_own_body_majority": selected,
                "final_weights_per_seed": [dict(zip(names, w.tolist())) for w in finals], "runs": results}
@@ -184,6 +186,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="seeds trained at a time (a process, a torch thread each)")
     parser.add_argument("--work", default="runs/bench-transfer")
     parser.add_argument("--out", default="")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides for both students (e.g. the "
+                                                     "distill.* of a variant; its own --work and --out then)")
     args = parser.parse_args()
     import ray
 
@@ -197,7 +201,8 @@ def main() -> int:
     out = Path(args.out or f"docs/results/transfer-{args.target}")
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    cfg_overrides = [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", f"env.task=dmc/{args.target}"]
+    cfg_overrides = [*SIZES[args.sizes], f"teacher.steps={args.teacher_steps}", f"env.task=dmc/{args.target}",
+                     *args.overrides]
     cfg = load_config("cpu", cfg_overrides)
     local_ray()
     target = data(cfg, work / "target", (args.target,), args.episodes)[args.target]
@@ -222,7 +227,7 @@ def main() -> int:
         for seed, result in zip(todo, jobs.map(run_seed, [setup] * len(todo), todo)):
             done[seed] = result
     results = [done[seed] for seed in range(args.seeds)]
-    return summarize(results, names, args.target, args.updates, out)
+    return summarize(results, names, args.target, args.updates, out, args.overrides)
 
 
 if __name__ == "__main__":

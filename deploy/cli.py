@@ -80,6 +80,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         "plots of one or more runs: learning curves, domain weights, video predictions",
         {"--logdir": "logdir"},
         [("--runs", {"help": "comma-separated run directories (default: --logdir)"}),
+         ("--sweep", {"help": "a `vid2act sweep` directory: the statistics and plots per target, into "
+                              "<sweep>/report-<target>/"}),
          ("--out", {"help": "directory for the PNGs (default: <first run>/report)"})],
     ),
     "scale": (

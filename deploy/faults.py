@@ -21,7 +21,7 @@ from pathlib import Path
 import ray
 
 from actors import INJECT_ENV_VAR
-from replay import connect
+from replay import RedisReplay, connect
 
 INJECT = INJECT_ENV_VAR
 """The environment variable env actors read their fault schedule from (`actors/faults.py`)."""
@@ -77,23 +77,36 @@ def _rows(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _wait(condition, timeout: float, what: str, run: threading.Thread) -> None:
+def _wait(condition, timeout: float, what: str, run: threading.Thread, every: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if not run.is_alive() or time.monotonic() > deadline:
             state = "ended" if not run.is_alive() else "hangs"
             raise RuntimeError(f"no {what} within {timeout:.0f} s (the run {state})")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
-def run_with_faults(cfg, inject: bool, pause_s: float = 4.0) -> Outcome:
-    """Train `cfg` (embedded Redis, the Ray this process is connected to) in a thread; with `inject`, once the
-    learner trains: 8 bytes of a stored episode overwritten, then `kill -9` of env actor 0, of redis-server and of
-    the learner, `pause_s` apart (a diverged simulation comes from `VID2ACT_INJECT`, set before Ray started).
-    The learner's restart re-reads every stored episode, so the corrupt one is met and skipped."""
+def _fault_round(url: str, capacity: int, pause_s: float) -> list[str]:
+    """One round of faults on a live run, `pause_s` apart; returns what was injected."""
+    newest = RedisReplay(connect(url), capacity).episode_ids()[-1]
+    faults = {"corrupt payload": lambda: corrupt_payload(url, newest),
+              "kill -9 env-actor-0": lambda: kill_actor("env-actor-0"),
+              "kill -9 redis-server": lambda: kill_redis(url),
+              "kill -9 learner": lambda: kill_actor("learner")}
+    for fault in faults.values():
+        fault()
+        time.sleep(pause_s)
+    return list(faults)
+
+
+def run_with_faults(cfg, inject: bool, pause_s: float = 4.0, at_env_steps: tuple[int, ...] = ()) -> Outcome:
+    """Train `cfg` (embedded Redis, the Ray this process is connected to) in a thread; with `inject`, a round of
+    faults once the learner trains (or once the run reaches each of `at_env_steps`): 8 bytes of a stored episode
+    overwritten, then `kill -9` of env actor 0, of redis-server and of the learner, `pause_s` apart (a diverged
+    simulation comes from `VID2ACT_INJECT`, set before Ray started). The learner's restart re-reads every stored
+    episode, so the corrupt one is met and skipped."""
     from deploy.redis_server import RedisServer
     from deploy.train import train
-    from replay import RedisReplay
 
     run_dir, outcome, injected = Path(cfg.logdir), {}, []
 
@@ -105,17 +118,10 @@ def run_with_faults(cfg, inject: bool, pause_s: float = 4.0) -> Outcome:
 
     started, thread = time.monotonic(), threading.Thread(target=go, name="faulty-run", daemon=True)
     thread.start()
-    if inject:
-        _wait(lambda: any("train/updates" in r for r in _rows(run_dir)), 300, "learner update", thread)
-        url = RedisServer(run_dir / "redis", start=False).url
-        newest = RedisReplay(connect(url), cfg.replay.capacity).episode_ids()[-1]
-        for what, fault in (("corrupt payload", lambda: corrupt_payload(url, newest)),
-                            ("kill -9 env-actor-0", lambda: kill_actor("env-actor-0")),
-                            ("kill -9 redis-server", lambda: kill_redis(url)),
-                            ("kill -9 learner", lambda: kill_actor("learner"))):
-            fault()
-            injected.append(what)
-            time.sleep(pause_s)
+    for steps in (at_env_steps or (0,)) if inject else ():
+        _wait(lambda s=steps: any("train/updates" in r and r["env_steps"] >= s for r in _rows(run_dir)),
+              24 * 3600 if steps else 300, f"learner update at {steps} env steps", thread, every=10 if steps else 0.2)
+        injected += _fault_round(RedisServer(run_dir / "redis", start=False).url, cfg.replay.capacity, pause_s)
     thread.join()
     if "error" in outcome:
         raise outcome["error"]

@@ -46,7 +46,8 @@ VARIANTS: dict[str, list[str]] = {
                        "distill.floor=dominant", "distill.anneal_steps=20000", "distill.weights=bilinear",
                        "vae.slow_every=100", "vae.zero_z=true", "vae.norm=true", "vae.mixture=true"],
 }
+VARIANTS.update({f"vid2act_stable_{ablation}": [*VARIANTS["vid2act_stable"], f"train.method={ablation}"]
+                 for ablation in ("no_domain_weights", "no_action_guidance")})  # its ablations (issue 13, E4)
 """Named method variants for `vid2act sweep --variant NAME` (a bare known name expands to these overrides; extra
-`key=value`s after the name are applied on top). Ablations of a variant are its overrides plus the ablation's
-`train.method` (e.g. `--variant stable_no_weights` with `vid2act_stable`'s overrides and
-`train.method=no_domain_weights`)."""
+`key=value`s after the name are applied on top); `vid2act_stable_<ablation>` are its ablations (its overrides with
+`train.method` the ablation)."""

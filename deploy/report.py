@@ -101,18 +101,19 @@ def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
     """From the periodic evaluations: per-seed raw curves (`scores-<target>.json`), the IQM table with 95%
     bootstrap CIs and P(improvement) over the dreamerv2 setting (`stats-<target>.json`), and `eval_curves.png`:
     IQM over seeds with its CI band per setting, against env steps. Nothing when no run has evaluations."""
-    from deploy.config import read_config
     from deploy.stats import aggregate, eval_curves, iqm_bands, write_scores
 
-    curves = eval_curves(run_dirs)
+    target = target_of(run_dirs[0])
+    metaworld = target.startswith("metaworld/")
+    key, what = ("eval/success", "eval success rate") if metaworld else ("eval/return", "eval return")
+    curves = eval_curves(run_dirs, key)
     if not curves:
         return []
-    target = read_config(run_dirs[0] / "config.yaml").env.task if (run_dirs[0] / "config.yaml").exists() else "?"
     name = target.replace("/", "-")
     baseline = next((label for label in sorted(curves, key=len) if "dreamerv2" in label), None)  # plain dreamerv2
     table = aggregate(curves, baseline)
     (out / f"stats-{name}.json").write_text(json.dumps({"target": target, "baseline": baseline,
-                                                        "score": "mean eval return over the last fifth of the budget",
+                                                        "score": f"mean {what} over the last fifth of the budget",
                                                         "settings": table}, indent=1))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     budget = min(c.env_steps[-1] for seeds in curves.values() for c in seeds)
@@ -122,16 +123,32 @@ def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
         ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
     counts = "/".join(map(str, sorted({len(s) for s in curves.values()})))
-    ax.set_title(f"{target}: eval return, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}; "
+    ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}; "
                  f"{counts} seeds; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
-    ax.set_ylabel("eval return (mode policy, unsmoothed)")
+    ax.set_ylabel(f"{what} (mode policy, unsmoothed)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "eval_curves.png", dpi=120)
     plt.close(fig)
     return [write_scores(curves, target, out), out / f"stats-{name}.json", out / "eval_curves.png"]
+
+
+def target_of(run_dir: Path) -> str:
+    """The target task a run trained on (its saved config), or `?`."""
+    from deploy.config import read_config
+
+    return read_config(run_dir / "config.yaml").env.task if (run_dir / "config.yaml").exists() else "?"
+
+
+def report_sweep(sweep_dir: Path) -> list[Path]:
+    """`report` per target of a sweep's runs (`<sweep>/*/metrics.jsonl`), into `<sweep>/report-<target>/`."""
+    by_target: dict[str, list[Path]] = {}
+    for run_dir in sorted(p.parent for p in Path(sweep_dir).glob("*/metrics.jsonl")):
+        by_target.setdefault(target_of(run_dir), []).append(run_dir)
+    return [path for target, dirs in by_target.items()
+            for path in report(dirs, Path(sweep_dir) / f"report-{target.replace('/', '-')}")]
 
 
 def report(run_dirs: list[Path], out: Path) -> list[Path]:
@@ -163,6 +180,13 @@ def prediction(run_dir: Path, out: Path) -> Path:
 def run(cfg: Config, args) -> int:
     from deploy.cli import UserError
 
+    if args.sweep:
+        written = report_sweep(Path(args.sweep))
+        if not written:
+            raise UserError(f"no runs (*/metrics.jsonl) in {args.sweep}: pass the --out of a `vid2act sweep`")
+        for path in written:
+            print(f"wrote {path}")
+        return 0
     dirs = [Path(d) for d in split_csv(args.runs)] if args.runs else [Path(cfg.logdir)]
     missing = [str(d) for d in dirs if not (d / "metrics.jsonl").exists()]
     if missing:

@@ -42,12 +42,13 @@ class SeedCurve:
     eval_return: list[float]
 
 
-def eval_curves(run_dirs: list[Path]) -> dict[str, list[SeedCurve]]:
-    """{setting: its seeds' eval curves} from each run's metrics.jsonl (runs without evaluations are left out)."""
+def eval_curves(run_dirs: list[Path], key: str = "eval/return") -> dict[str, list[SeedCurve]]:
+    """{setting: its seeds' eval curves of `key` (`eval/return`, or Meta-World's `eval/success`)} from each run's
+    metrics.jsonl (runs without evaluations are left out)."""
     curves: dict[str, list[SeedCurve]] = {}
     for run in run_dirs:
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        points = [(int(r["env_steps"]), float(r["eval/return"])) for r in rows if "eval/return" in r]
+        points = [(int(r["env_steps"]), float(r[key])) for r in rows if key in r]
         if not points:
             continue
         match = re.search(r"-s(\d+)$", run.name)

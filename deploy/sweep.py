@@ -110,7 +110,7 @@ def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int,
 
 def run(cfg: Config, args) -> int:
     from deploy.cli import UserError
-    from deploy.report import report
+    from deploy.report import report_sweep
 
     if not args.variant:
         raise UserError("give at least one --variant NAME [key=value ...] (e.g. --variant dreamerv2 "
@@ -119,11 +119,7 @@ def run(cfg: Config, args) -> int:
     trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
     results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
                     args.actors)
-    for target in targets:
-        task = target.split("/", 1)[-1]
-        runs = [Path(args.out) / name for name in sorted(trials) if name.startswith(f"{task}-")]
-        runs = [r for r in runs if (r / "metrics.jsonl").exists()]
-        for path in report(runs, Path(args.out) / f"report-{target.replace('/', '-')}"):
-            print(f"wrote {path}")
+    for path in report_sweep(Path(args.out)):
+        print(f"wrote {path}")
     print(f"sweep done: {len(results)} of {len(trials)} trials finished -> {args.out}")
     return 0 if len(results) == len(trials) else 1

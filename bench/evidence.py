@@ -1,0 +1,143 @@
+"""Issue 13's learning evidence on `dmc/walker_stand` (cpu preset, this machine): E3, E4, E5 and their summary.
+
+    bash bench/sources.sh                                        # once: agents, datasets, teachers (resumable)
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e3 [--sources runs/sources] [--steps 40000]
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e4          # ablations of vid2act_stable, seeds 0,1
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e5          # dreamerv2 seed 3 with faults at 1/3 and 2/3
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary [--out docs/results/evidence-walker_stand]
+
+E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
+0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
+both are Ray Tune sweeps (`<work>/e3`, `<work>/e4`): every finished trial's curve is kept, a re-run resumes the
+unfinished ones from their checkpoints, so each part can run in a later session. E5: one more dreamerv2 seed
+trained with `bench/faults.py`'s fault round (corrupt payload, kill -9 of an env actor, redis-server and the
+learner) at one third and two thirds of its budget (rounds already done are not repeated on resume).
+
+`summary` pools every finished run: IQM of the final eval return (last fifth of the budget) with 95% stratified
+bootstrap CIs and P(improvement) over dreamerv2 (rliable, deploy/stats.py), the eval curves, per-seed JSON, and the
+goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3; the paper form's ratio reported too), E5's final return
+within the uninterrupted dreamerv2 seeds' range. Last line: the E3 headline; exit 1 on a missed goal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET = "dmc/walker_stand"
+SOURCES = ("walker_walk", "walker_run", "cheetah_run", "hopper_stand")  # the paper's four DMC sources
+# cpu preset; one env actor and one learner thread per run (two runs share the 2 cores); an update per 10 env
+# frames; the policy evaluated every 4k env steps on 5 episodes
+RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
+       "vae.hidden=256", "replay.capacity=200000", "train.eval_every=4000", "train.eval_episodes=5"]
+E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
+E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
+
+
+def common(args) -> list[str]:
+    sources = Path(args.sources).resolve()
+    return [*RUN, f"train.steps={args.steps}",
+            "train.teachers=" + ",".join(str(sources / "teachers" / s) for s in SOURCES),
+            "train.sources=" + ",".join(str(sources / "data" / s) for s in SOURCES)]
+
+
+def sweep(args, part: str, variants: list[str], seeds: str) -> int:
+    cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", TARGET, "--seeds", seeds,
+           "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1", *common(args)]
+    for name in variants:
+        cmd += ["--variant", name]
+    print("$", " ".join(cmd[2:]), flush=True)
+    return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+
+
+def faulted(args) -> int:
+    """E5: dreamerv2 seed 3 with a fault round at 1/3 and 2/3 of its budget (resumable)."""
+    import ray
+
+    from deploy.config import load_config
+    from deploy.faults import run_with_faults
+    from deploy.ray_runtime import local_ray
+
+    run_dir = Path(args.work) / "e5" / "walker_stand-dreamerv2_faults-s3"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()] \
+        if (run_dir / "metrics.jsonl").exists() else []
+    reached = max((r["env_steps"] for r in rows), default=0)
+    rounds = tuple(s for s in (args.steps // 3, 2 * args.steps // 3) if s > reached)
+    cfg = load_config("cpu", [*common(args), f"env.task={TARGET}", "train.method=dreamerv2", "seed=3",
+                              "train.learner_threads=1", f"logdir={run_dir}"]).validate()
+    local_ray(num_cpus=2)
+    try:
+        outcome = run_with_faults(cfg, inject=bool(rounds), at_env_steps=rounds)
+    finally:
+        ray.shutdown()
+    print(f"E5 run: {outcome.summary}, faults injected {outcome.injected}, episodes acknowledged "
+          f"{outcome.acknowledged}, stored {outcome.stored}")
+    return 0
+
+
+def summary(args) -> int:
+    from deploy.report import report
+    from deploy.stats import aggregate, eval_curves
+
+    work, out = Path(args.work), Path(args.out)
+    runs = sorted(p.parent for part in ("e3", "e4", "e5") for p in (work / part).glob("*/metrics.jsonl"))
+    if not runs:
+        print(f"no finished runs under {work}: run e3 first")
+        return 1
+    for path in report(runs, out):
+        print(f"wrote {path}")
+    curves = eval_curves(runs)
+    base = f"{TARGET.split('/')[-1]}-dreamerv2"
+    table = aggregate(curves, base)
+    (out / "evidence.json").write_text(json.dumps({"target": TARGET, "settings": table, "runs": [r.name for r in runs],
+                                                   "run_settings": common(args)}, indent=1))
+    for label, row in sorted(table.items()):
+        p = f", P(improvement over dreamerv2) {row['p_improvement']:.2f}" if "p_improvement" in row else ""
+        print(f"{label}: IQM {row['iqm']:.1f} (95% CI {row['ci'][0]:.1f}-{row['ci'][1]:.1f}, {row['seeds']} seeds){p}")
+    ok = True
+    faults = table.get(f"{base}_faults")
+    if faults and base in curves:
+        finals = [c.eval_return[-1] for c in curves[base]]
+        inside = min(finals) <= curves[f"{base}_faults"][0].eval_return[-1] <= max(finals)
+        ok &= inside
+        print(f"E5: the faulted seed's final eval return {curves[f'{base}_faults'][0].eval_return[-1]:.1f} vs the "
+              f"uninterrupted seeds' {min(finals):.1f}-{max(finals):.1f}: {'inside' if inside else 'OUTSIDE'}")
+    if base not in table:
+        print("no dreamerv2 runs yet: no ratio")
+        return 1
+    for label in (f"{base.rsplit('-', 1)[0]}-vid2act", f"{base.rsplit('-', 1)[0]}-vid2act_stable"):
+        if label in table:
+            ratio = table[label]["iqm"] / max(table[base]["iqm"], 1e-9)
+            if label.endswith("stable"):
+                ok &= ratio >= 1.15
+            p_improvement = table[label].get("p_improvement", float("nan"))
+            print(f"headline E3: {label.split('-', 1)[1]} / dreamerv2 IQM eval return = {ratio:.2f}x "
+                  f"(P(improvement) {p_improvement:.2f}; goal >= 1.15x for the variant)")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=["e3", "e4", "e5", "summary"])
+    parser.add_argument("--sources", default="runs/sources", help="ROOT of bench/sources.sh")
+    parser.add_argument("--work", default="runs/evidence")
+    parser.add_argument("--steps", type=int, default=40_000, help="env steps per run")
+    parser.add_argument("--out", default="docs/results/evidence-walker_stand")
+    args = parser.parse_args()
+    if args.part == "e3":
+        return sweep(args, "e3", E3, "0,1,2")
+    if args.part == "e4":
+        return sweep(args, "e4", E4, "0,1")
+    return faulted(args) if args.part == "e5" else summary(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
