@@ -61,10 +61,12 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def run_log(run_dir: Path) -> Iterator[Path]:
     """The run's log file `<run_dir>/vid2act.log` (appended across resumes): every log line of this process, and the
     full trace of an error that ends the run (noted on the error, so the CLI can say where it is)."""
-    path = run_dir / "vid2act.log"
+    path, root = run_dir / "vid2act.log", logging.getLogger()
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.getLogger().addHandler(handler)
+    level = root.level
+    root.setLevel(min(level, logging.INFO) if level else logging.INFO)  # a Ray worker's root logs warnings only
+    root.addHandler(handler)
     try:
         yield path
     except Exception as error:
@@ -73,7 +75,8 @@ def run_log(run_dir: Path) -> Iterator[Path]:
             error.add_note(f"full trace in {path}")
         raise
     finally:
-        logging.getLogger().removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(level)
         handler.close()
 
 

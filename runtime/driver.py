@@ -141,6 +141,10 @@ class Driver:
                             "`ray status` and the dashboard's actor list", len(pending), STALL_WARNING_S)
         if self.eval_job is not None:  # the last evaluation's point belongs on the curve
             self._handle(self.eval_job)
+        if self.evaluator is not None and self.weights is not None and self.eval_at < self.env_steps():
+            self.eval_at = self.env_steps()  # the final policy's point, at the budget
+            self.eval_job = self.executor.call(self.evaluator, "evaluate", self.weights, self.version)
+            self._handle(self.eval_job)
         ex.get(ex.call(self.learner, "save", self.env_steps()))
         return {"env_steps": self.env_steps(), "updates": self.updates, "version": self.version}
 

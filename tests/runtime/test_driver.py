@@ -52,8 +52,9 @@ def test_inline_run_keeps_the_ratio_broadcasts_and_checkpoints(tmp_path, redis_s
 def test_the_broadcast_policy_is_evaluated_every_eval_every_env_steps(tmp_path, redis_server):
     cfg, _, _, rows, summary = run_inline(tmp_path, redis_server.url, "train.eval_every=150", "train.eval_episodes=2")
     evals = [(steps, m) for steps, _, m, source in rows if source == "evaluator"]
-    assert len(evals) >= 2
-    assert all(b - a >= 150 for (a, _), (b, _) in zip(evals, evals[1:]))  # one per eval_every env steps at most
+    assert len(evals) >= 2 and evals[-1][0] == summary["env_steps"]  # the final policy's point, at the budget
+    periodic = evals[:-1]
+    assert all(b - a >= 150 for (a, _), (b, _) in zip(periodic, periodic[1:]))  # one per eval_every env steps
     for _, m in evals:  # the mode policy of a broadcast version, on 2 fixed seeds; DMC reports no success rate
         assert m["eval/episodes"] == 2 and 0 <= m["eval/version"] <= summary["updates"] and "eval/success" not in m
     assert evals[-1][1]["eval/version"] > evals[0][1]["eval/version"]  # later points evaluate later weights
