@@ -4,7 +4,7 @@ Interface:
     configs     EnvConfig (`env.*`: .kwargs() for make_env, .repeat, .agent_steps), CollectConfig, BehaviourConfig
     suites      make_env(task, *, size, action_repeat, time_limit, camera, render_mode, seed) -> SuiteEnv
                 (`dmc/walker_walk`, `metaworld/door-lock`), make_state_env, check_task, list_tasks, action_dim,
-                widest_action, UnknownTaskError
+                widest_action, UnknownTaskError, SUITES, SUITE_DEFAULTS (action repeat, time limit, camera)
     behaviour   parse_policy_mix, assign_policies, make_policy(name, task, action_dim, seed, agents_dir)
     agents      train_agent / load_agent: DMC state-based SAC behaviour agents (stable-baselines3), NET_ARCH
     loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy; a faulty env is
@@ -31,6 +31,8 @@ from actors.faults import ENV_VAR as INJECT_ENV_VAR  # noqa: E402
 from actors.faults import FaultInjectEnv  # noqa: E402
 from actors.loop import EnvFaultError, EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
 from actors.suites import (  # noqa: E402
+    DEFAULTS as SUITE_DEFAULTS,
+    SUITES,
     UnknownTaskError,
     action_dim,
     check_task,
@@ -40,7 +42,8 @@ from actors.suites import (  # noqa: E402
     widest_action,
 )
 
-__all__ = ["NET_ARCH", "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvFaultError", "EnvLoop",
+__all__ = ["NET_ARCH", "SUITES", "SUITE_DEFAULTS",
+           "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvFaultError", "EnvLoop",
            "EnvWorker", "EvalWorker", "FaultInjectEnv", "INJECT_ENV_VAR",
            "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_task", "episode_meta",
            "episode_seed", "eval_seeds", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",

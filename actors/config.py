@@ -43,7 +43,7 @@ class CollectConfig:
     suite: str = "dmc"
     """Suite of the source tasks: `dmc` or `metaworld`."""
     tasks: str = "cheetah_run,hopper_stand,walker_walk,walker_run"
-    """Comma-separated source tasks (names inside the suite)."""
+    """Comma-separated source tasks of `suite`, each `task` or `suite/task` (the scheme of `env.task`)."""
     episodes: int = 50
     """Episodes per source task."""
     policy: str = "medium:0.5,expert:0.5"
@@ -63,7 +63,10 @@ class CollectConfig:
 
     @property
     def task_list(self) -> list[str]:
-        return [part.strip() for part in self.tasks.split(",") if part.strip()]
+        """The task names inside `suite` (a `suite/` prefix of the same suite dropped; another suite's is kept, so
+        validation names it)."""
+        parts = [part.strip() for part in self.tasks.split(",") if part.strip()]
+        return [part.removeprefix(f"{self.suite}/") for part in parts]
 
 
 @dataclass

@@ -94,6 +94,11 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         {"--logdir": "logdir", "--seed": "seed"},
         [],
     ),
+    "tasks": (
+        "list every task (suite/task) with its action width",
+        {},
+        [("--suite", {"choices": ["dmc", "metaworld"], "help": "one suite only"})],
+    ),
     "config": (
         "print the resolved config, or every key with its doc line",
         {},
@@ -103,6 +108,9 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
 }
 
 
+QUIET = {"absl": logging.WARNING, "ray._private.authentication.authentication_token_setup": logging.ERROR}
+"""Library loggers whose routine lines (dm_control's GL backend choice, Ray's token-auth notice) only `--verbose`
+shows."""
 MODULES = {"eval": "evaluate"}  # subcommands whose module name differs
 FROM_RUN = ("eval", "report", "scale")  # subcommands that start from a run's saved config.yaml
 
@@ -115,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--preset", default=None, choices=list(PRESETS),
                        help="named preset (default: cpu; demo: smoke)")
+        p.add_argument("-v", "--verbose", action="store_true",
+                       help="also the libraries' own INFO lines (MuJoCo's GL backend, Ray's auth notice)")
         for flag, key in flags.items():
             p.add_argument(flag, dest=f"cfg:{key}", default=None, help=f"sets {key}")
         for flag, kwargs in extra:
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:  # full traces go to the run's log file, not the terminal
         handler.addFilter(lambda record: record.name != TRACE.name)
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        for name, level in QUIET.items():
+            logging.getLogger(name).setLevel(level)
     preset = args.preset or ("smoke" if args.command == "demo" else "cpu")
     flag_overrides = [f"{dest[4:]}={value}" for dest, value in vars(args).items()
                       if dest.startswith("cfg:") and value is not None]

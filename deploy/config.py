@@ -92,6 +92,8 @@ class Config:
         need(self.collect.suite in ("dmc", "metaworld"), "collect.suite",
              f"{self.collect.suite!r} is not dmc or metaworld")
         for task in self.collect.task_list:
+            need("/" not in task, "collect.tasks", f"{task} is not a {self.collect.suite} task (collect.suite="
+                                                   f"{self.collect.suite}); collect one suite at a time")
             check_task(f"{self.collect.suite}/{task}")
         parse_policy_mix(self.collect.policy)
         need(self.model.discrete >= 0, "model.discrete", "must be >= 0 (0 = Gaussian)")

@@ -30,7 +30,7 @@ from deploy.scale import RUN_FILE
 from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
     control_name, replay_service
 from deploy.teacher_service import RemoteTeachers, start_teacher_actors
-from learner import AgentSpec, CheckpointError, checkpoint_exists, load_checkpoint
+from learner import AgentSpec, CheckpointError, checkpoint_exists, load_checkpoint, read_checkpoint_info
 from replay import RedisReplay, connect
 from runtime import Driver, RunError, RunPlan, env_worker_args, eval_worker_args, learner_args, local_driver, \
     plan_run
@@ -151,11 +151,26 @@ def check_run_dir(cfg: Config, plan: RunPlan) -> list[str]:
     return check_resume(cfg, cfg.logdir)
 
 
+def finished(cfg: Config) -> dict | None:
+    """The summary {env_steps, updates, version} of a run whose checkpoint already reached `train.steps`, else None."""
+    saved = Path(cfg.logdir) / "checkpoint"
+    if not checkpoint_exists(saved):
+        return None
+    info = read_checkpoint_info(saved)
+    if int(info.get("env_steps", 0)) < cfg.train.steps:
+        return None
+    return {"env_steps": int(info["env_steps"]), "updates": int(info["step"]), "version": int(info["step"])}
+
+
 def train(cfg: Config, local: bool = False) -> dict:
     """Run (or resume) the student's training as configured; returns {env_steps, updates, version}."""
     plan = plan_run(cfg)
     changes = check_run_dir(cfg, plan)
     run_dir = Path(cfg.logdir)
+    if (done := finished(cfg)) is not None:  # nothing to do: no Ray, no Redis, no actors
+        log.info("%s already reached %d of its %d env steps: nothing to train (raise train.steps to go on)",
+                 cfg.logdir, done["env_steps"], cfg.train.steps)
+        return done
     with run_lock(run_dir):
         save_config(cfg, run_dir)
         return _train(cfg, plan, run_dir, changes, local)

@@ -100,3 +100,24 @@ def test_config_keys_lists_every_key_with_its_doc_and_the_presets_values(capsys)
 def test_values_no_part_can_run_with_are_refused_up_front(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("smoke", [override]).validate()
+
+
+def test_source_tasks_take_the_suite_task_scheme_too():
+    cfg = load_config("cpu", ["collect.tasks=dmc/walker_walk,hopper_stand"]).validate()
+    assert cfg.collect.task_list == ["walker_walk", "hopper_stand"]
+    with pytest.raises(ConfigError, match="collect.tasks|metaworld"):
+        load_config("cpu", ["collect.tasks=metaworld/door-lock"]).validate()
+
+
+def test_tasks_lists_every_name_the_system_accepts_and_library_chatter_needs_verbose():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vid2act = str(Path(sys.executable).parent / "vid2act")
+    listed = subprocess.run([vid2act, "tasks", "--suite", "dmc"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "dmc/walker_stand  action 6" in listed.stdout
+    assert "absl" not in listed.stderr + listed.stdout  # dm_control's GL-backend INFO lines are hidden
+    loud = subprocess.run([vid2act, "tasks", "--suite", "dmc", "--verbose"], capture_output=True, text=True,
+                          timeout=120)
+    assert "absl INFO" in loud.stderr

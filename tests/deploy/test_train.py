@@ -53,6 +53,18 @@ def test_resume_continues_from_the_checkpoint(pipeline):
     assert second["env_steps"] >= cfg.train.steps
 
 
+def test_re_running_a_finished_run_returns_its_summary_at_once(pipeline):
+    cfg, root, _ = pipeline
+    run = Path(cfg.logdir)
+    saved = read_checkpoint_info(run / "checkpoint")
+    rows = (run / "metrics.jsonl").read_text()
+    start = time.monotonic()
+    again = train(cfg)  # train.steps already reached: no Ray call, no Redis, no actor
+    assert time.monotonic() - start < 5
+    assert again == {"env_steps": saved["env_steps"], "updates": saved["step"], "version": saved["step"]}
+    assert (run / "metrics.jsonl").read_text() == rows
+
+
 def test_a_wall_clock_budget_stops_the_run_checkpointed(pipeline):
     """Also the in-process teacher option (`train.teacher_actors=0`): the run resumes with the pool in the learner."""
     cfg, root, _ = pipeline
