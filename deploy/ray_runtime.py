@@ -39,7 +39,11 @@ def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> 
         return
     ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, runtime_env=runtime_env,
              configure_logging=False)
-    log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+    if getattr(ray._private.worker.global_worker.node, "head", True):  # False: Ray found a running head and joined
+        log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+    else:
+        log.info("joined the Ray cluster already running on this machine at %s (%s CPUs; its dashboard shows this "
+                 "run)", ray.get_runtime_context().gcs_address, ray.cluster_resources().get("CPU"))
 
 
 def local_ray(num_cpus: int = 2, **options) -> None:
