@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:  # full traces go to the run's log file, not the terminal
         handler.addFilter(lambda record: record.name != TRACE.name)
     args = build_parser().parse_args(argv)
+    if not sys.stderr.isatty():  # a log file or a pipe: Ray's worker-log prefixes without colour codes
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if not args.verbose:
         for name, level in QUIET.items():
             logging.getLogger(name).setLevel(level)

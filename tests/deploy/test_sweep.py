@@ -49,6 +49,7 @@ def test_a_trial_with_actors_places_its_run_in_the_trials_placement_group(tmp_pa
                "--cpus-per-trial", str(os.cpu_count()), "--concurrent", "1", "--out", str(out)]
     done = subprocess.run([str(BIN / "vid2act"), *command], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "\x1b[3" not in done.stderr + done.stdout  # no colour codes when the output is not a terminal
     log = (out / "walker_run-dreamerv2-s0" / "vid2act.log").read_text()
     assert "placed in placement group" in log
     curve = json.loads((out / "curves" / "walker_run-dreamerv2-s0.json").read_text())
