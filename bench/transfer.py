@@ -90,7 +90,8 @@ def run_seed(setup: dict, seed: int) -> dict:
         learner, history = train_student(cfg, method, pool if label == "teachers" else None, setup["teachers"],
                                          episodes[:cut], setup["updates"], seed)
         report = write_report(learner.model, episodes[cut:], work / f"openloop-{label}-s{seed}", context=5,
-                              horizon=45)
+                              horizon=45, title=f"{method} seed {seed} after {setup['updates']} updates, held-out "
+                                                f"target episodes")
         result[label] = {"mse": report["mse"], "mse_mean": report["mse_mean"], "psnr_mean": report["psnr_mean"]}
         if label == "teachers":
             result["weights"] = history[::10].tolist()  # every 10th update

@@ -42,7 +42,8 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) ->
                          config=public_dict(cfg))
     start = trainer.step
     metrics = trainer.run()
-    report = write_report(trainer.model, trainer.heldout_eps, out / "report")
+    report = write_report(trainer.model, trainer.heldout_eps, out / "report",
+                          title=f"teacher {meta['suite']}/{meta['task']} after {trainer.step} steps, held-out episodes")
     save_config(cfg, out)
     summary = {"teacher": f"{meta['suite']}/{meta['task']}", "out": str(out), "steps": trainer.step,
                "resumed_from": start, "episodes": len(episodes), "action_width": width,

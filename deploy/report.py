@@ -44,22 +44,36 @@ def run_label(name: str) -> str:
     return re.sub(r"-s\d+$", "", name)
 
 
-def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/return"):
-    """Mean ± std over the seeds of each setting (`run_label`), on a shared grid of env steps."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+SMOOTH = 5
+"""Training-episode curves are a moving average over this many episodes (said on the axis)."""
+
+
+def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/return", target: str = "?"):
+    """Mean ± std over the seeds of each setting (`run_label`), on a shared grid of env steps, with the random
+    prefill policy's mean as a reference line (episodes acted before the first broadcast weights)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    labels, budget, randoms = [], 0, []
     for label in sorted({run_label(name) for name in runs}):
-        curves = [_curve(rows, key) for name, rows in runs.items() if run_label(name) == label]
-        curves = [c for c in curves if len(c[0])]
+        seeds = [rows for name, rows in runs.items() if run_label(name) == label]
+        curves = [c for c in (_curve(rows, key) for rows in seeds) if len(c[0])]
         if not curves:
             continue
+        randoms += [r[key] for rows in seeds for r in rows if key in r and r.get("actor/version", 0) < 1]
         grid = np.linspace(0, min(c[0].max() for c in curves), 50)
         ys = np.stack([np.interp(grid, x, _smooth(y)) for x, y in curves])
         mean, std = ys.mean(0), ys.std(0)
         ax.plot(grid, mean, label=f"{label} ({len(curves)} seed{'s' * (len(curves) > 1)})")
         ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
+        labels.append(label)
+        budget = max(budget, int(grid[-1]))
+    what = "success (episode)" if key == "actor/success" else "return"
+    if randoms:
+        random = float(np.mean(randoms))
+        ax.axhline(random, color="grey", linestyle=":", label=f"random policy ({random:.2f})")
+    ax.set_title(f"{target}: training-episode {what}\n{', '.join(labels)}; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
-    ax.set_ylabel(key)
-    ax.legend()
+    ax.set_ylabel(f"{what}, moving average of {SMOOTH} episodes\n(line: mean over seeds, band: ± std)", fontsize=8)
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
@@ -67,27 +81,29 @@ def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/re
     return out
 
 
-def _smooth(y: np.ndarray, k: int = 5) -> np.ndarray:
+def _smooth(y: np.ndarray, k: int = SMOOTH) -> np.ndarray:
     if len(y) < k:
         return y
     return np.convolve(np.pad(y, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
 
 
-def domain_weights(runs: dict[str, list[dict]], out: Path) -> Path | None:
-    """Per run, every source's weight over updates (Figure 8 of the paper)."""
+def domain_weights(runs: dict[str, list[dict]], out: Path, target: str = "?") -> Path | None:
+    """Per run, every source's weight over env steps (Figure 8 of the paper); line styles differ, so equal weights
+    do not hide a line."""
     with_weights = {name: rows for name, rows in runs.items()
                     if any(k.startswith("train/domain_weight/") for r in rows for k in r)}
     if not with_weights:
         return None
-    fig, axes = plt.subplots(len(with_weights), 1, figsize=(6, 2.8 * len(with_weights)), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(len(with_weights), 1, figsize=(6.5, 2.8 * len(with_weights)), squeeze=False)
     for ax, (name, rows) in zip(axes[:, 0], with_weights.items()):
         keys = sorted({k for r in rows for k in r if k.startswith("train/domain_weight/")})
-        for key in keys:
-            x, y = _curve(rows, key, "updates")
-            ax.plot(x, y, label=key.rsplit("/", 1)[-1])
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("updates")
-        ax.set_ylabel("domain weight")
+        for i, key in enumerate(keys):
+            x, y = _curve(rows, key)
+            ax.plot(x, y, label=key.rsplit("/", 1)[-1], linestyle=styles[i % len(styles)], linewidth=1.5)
+        ax.set_title(f"{name} (target {target}): domain weight of each source", fontsize=9)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("mean weight per batch\n(Eq. 3, before the floor)", fontsize=8)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -154,10 +170,11 @@ def report_sweep(sweep_dir: Path) -> list[Path]:
 def report(run_dirs: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_metrics(d) for d in run_dirs}
-    written = [learning_curves(runs, out / "learning_curves.png"), *evaluation(run_dirs, out)]
-    if any("actor/success" in r and r["actor/success"] for rows in runs.values() for r in rows):
-        written.append(learning_curves(runs, out / "success.png", key="actor/success"))
-    if (path := domain_weights(runs, out / "domain_weights.png")) is not None:
+    target = target_of(run_dirs[0])
+    written = [learning_curves(runs, out / "learning_curves.png", target=target), *evaluation(run_dirs, out)]
+    if target.startswith("metaworld/"):
+        written.append(learning_curves(runs, out / "success.png", key="actor/success", target=target))
+    if (path := domain_weights(runs, out / "domain_weights.png", target)) is not None:
         written.append(path)
     for d in run_dirs:
         if (d / "eval_episodes").is_dir() and (d / "checkpoint").is_dir():
@@ -171,9 +188,10 @@ def prediction(run_dir: Path, out: Path) -> Path:
     from replay import DatasetReader
     from teachers import write_report
 
-    model = Player.from_checkpoint(run_dir / "checkpoint").model
+    player = Player.from_checkpoint(run_dir / "checkpoint")
     episodes = [ep for ep, _ in DatasetReader(run_dir / "eval_episodes", skip_corrupt=True).episodes()]
-    write_report(model, episodes, out)
+    write_report(player.model, episodes, out, title=f"student {run_dir.name} ({target_of(run_dir)}) at update "
+                                                    f"{player.version}, evaluation episodes")
     return out / "openloop.png"
 
 
