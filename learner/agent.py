@@ -149,4 +149,4 @@ def load_acting_weights(parts: Parts, weights: dict[str, np.ndarray]) -> torch.T
         if module is not None:
             module.load_state_dict({k[len(name) + 1:]: torch.tensor(np.asarray(v)) for k, v in weights.items()
                                     if k.startswith(name + ".")})
-    return torch.as_tensor(np.asarray(weights["mixture"], np.float32))
+    return torch.tensor(np.asarray(weights["mixture"], np.float32))  # a copy: broadcast arrays are read-only

@@ -97,6 +97,17 @@ def test_eval_plays_the_checkpoint_policy_and_the_report_draws_it(pipeline):
     for t in range(5):
         action = player({"image": ep["image"][t][None], "is_first": np.array([t == 0])})[0]
         np.testing.assert_allclose(action, ep["action"][t + 1], atol=1e-5)
+    # the history keeps every evaluation; the video shows the episodes (decodable, frames as played)
+    again = evaluate.evaluate(cfg, run, episodes=2)
+    history = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert len(history) == 2 and history[-1]["eval/return"] == again["eval/return"]
+    import imageio.v3 as iio
+
+    video = iio.imread(run / "videos" / f"eval-u{result['updates']}.mp4")
+    length = max(len(ep["image"]) for ep, _ in episodes)
+    assert video.shape[0] == length and video.shape[2] == 2 * 2 * cfg.env.size  # 2 episodes side by side, 2x
+    first = episodes[0][0]["image"][0].repeat(2, 0).repeat(2, 1).astype(float)
+    assert np.abs(video[0, :, :2 * cfg.env.size].astype(float) - first).mean() < 12  # lossy H.264
     written = report.report([run], root / "report")
     assert {p.name for p in written} >= {"learning_curves.png", "domain_weights.png", "openloop.png",
                                          "eval_curves.png", "scores-dmc-walker_run.json", "stats-dmc-walker_run.json"}
