@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import ray
 from ray.util.metrics import Gauge
 
@@ -144,12 +145,15 @@ class MetricsSink:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(logdir))
+        self.pending: dict[str, list[float]] = {}  # this step's values per key, for TensorBoard
+        self.pending_step: int | None = None
         self.progress = Progress(total_steps, progress_every, deadline=deadline) if progress_every is not None \
             else None
 
     def log(self, step: int, metrics: Mapping[str, object], tags: Mapping[str, str] | None = None) -> None:
         """Export every numeric value of `metrics` at `step`, the gauges tagged with `tags` too (e.g. the actor that
-        reported them); non-numeric and non-finite values are skipped."""
+        reported them); non-numeric and non-finite values are skipped. TensorBoard gets one point per key and step:
+        the mean of the values reported at that step, written once the step moves on (or at `close`)."""
         values = {key: number for key, value in metrics.items() if (number := _scalar(value)) is not None}
         unknown = [key for key in values if not key.startswith(PREFIXES)]
         if unknown:
@@ -158,13 +162,45 @@ class MetricsSink:
             for key, value in values.items():
                 self.gauges.set(key, value, tags)
         if self.writer is not None:
+            if step != self.pending_step:
+                self._flush()
+            self.pending_step = step
             for key, value in values.items():
-                self.writer.add_scalar(key, value, step)
+                self.pending.setdefault(key, []).append(value)
         if self.progress is not None and (line := self.progress.update(step, values)):
             log.info("%s", line)
+
+    def _flush(self) -> None:
+        for key, values in self.pending.items():
+            self.writer.add_scalar(key, sum(values) / len(values), self.pending_step)
+        self.pending = {}
+
+    def hparams(self, config: Mapping[str, object], metrics: Sequence[str] = ("eval/return",)) -> None:
+        """The run's config in TensorBoard's HPARAMS tab (flat dotted keys; lists as text) beside `metrics`, in this
+        run's own event file, and as a text summary."""
+        if self.writer is None:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        flat = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in config.items()}
+        for summary in hparams(flat, {m: 0.0 for m in metrics}):
+            self.writer.file_writer.add_summary(summary)
+        self.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in flat.items()))
+
+    def video(self, step: int, tag: str, frames: np.ndarray, fps: int = 10) -> None:
+        """A (T, H, W, 3) uint8 clip as an animated GIF in TensorBoard's images tab (how Dreamer logs its videos)."""
+        if self.writer is None:
+            return
+        import imageio.v3 as iio
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        gif = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000 / fps, loop=0)
+        image = Summary.Image(height=frames.shape[1], width=frames.shape[2], colorspace=3, encoded_image_string=gif)
+        self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def close(self) -> None:
         """Flush and close TensorBoard."""
         if self.writer is not None:
+            self._flush()
             self.writer.close()
             self.writer = None

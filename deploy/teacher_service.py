@@ -64,6 +64,10 @@ class RemoteTeachers:
         feats, actions = ray.get(handle.source_pairs.remote(local, dataset_dir, max_steps, seed))
         return torch.tensor(feats), torch.tensor(actions)  # copies: Ray hands back read-only arrays
 
+    def videos(self, sequence: dict) -> dict[str, np.ndarray]:
+        return {name: video for part in ray.get([h.videos.remote(sequence) for h in self.handles])
+                for name, video in part.items()}
+
     def request(self, batch: dict) -> list:
         ref = ray.put({k: np.asarray(batch[k]) for k in BATCH_KEYS})
         return [handle.features.remote(ref) for handle in self.handles]

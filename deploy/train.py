@@ -23,7 +23,7 @@ from pathlib import Path
 import ray
 
 from deploy import placement
-from deploy.config import Config, check_resume, save_config
+from deploy.config import Config, check_resume, leaves, save_config
 from deploy.metrics import MetricsSink
 from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
 from deploy.scale import RUN_FILE
@@ -82,17 +82,24 @@ def run_log(run_dir: Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def metrics_log(cfg: Config) -> Iterator:
-    """`on_metrics(env_steps, updates, metrics, source)`: TensorBoard, Ray gauges (tagged with the run and the
-    reporting actor) and progress, plus `metrics.jsonl`."""
+    """`on_metrics(env_steps, updates, metrics, source)`: TensorBoard (one point per metric and env step; `video/`
+    clips as GIFs; the config as hparams), Ray gauges (tagged with the run and the reporting actor) and progress,
+    plus `metrics.jsonl`."""
     run_dir = Path(cfg.logdir)
     sink = MetricsSink(run_dir / "tb", total_steps=cfg.train.steps, tags={"run": run_dir.name},
                        deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes)
     with open(run_dir / "metrics.jsonl", "a", buffering=1) as history:  # line-buffered: tail-able
 
         def on_metrics(env_steps: int, updates: int, metrics: dict, source: str) -> None:
-            sink.log(env_steps, metrics, tags={"actor": source})
-            history.write(json.dumps({"env_steps": env_steps, "updates": updates, **metrics}) + "\n")
+            for key in [k for k in metrics if k.startswith("video/")]:  # (T, H, W, 3) clips: TensorBoard only
+                sink.video(env_steps, key, metrics.pop(key))
+            if metrics:
+                sink.log(env_steps, metrics, tags={"actor": source})
+                history.write(json.dumps({"env_steps": env_steps, "updates": updates, **metrics}) + "\n")
 
+        flat = {key: getattr(part, name) for key, (part, name, _) in leaves(cfg).items() if "url" not in key}
+        sink.hparams(flat, metrics=("eval/return", "eval/success") if cfg.env.task.startswith("metaworld/")
+                     else ("eval/return",))
         try:
             yield on_metrics
         finally:

@@ -196,6 +196,9 @@ class Driver:
             self.weights, self.version = ex.publish(self.learner)
         if self.save(self.updates):
             ex.get(ex.call(self.learner, "save", self.env_steps()))
+            videos = ex.get(ex.call(self.learner, "videos"))  # open-loop videos at the checkpoint cadence
+            if videos:
+                self.on_metrics(self.env_steps(), self.updates, videos, "learner")
         return metrics
 
     def _env_done(self, future: Any) -> dict:

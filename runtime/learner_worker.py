@@ -21,7 +21,7 @@ import torch
 
 from learner import AgentSpec, LearnerConfig, checkpoint_exists, pick_device
 from replay import RedisReplay, Sampler, connect
-from teachers import LocalTeachers, TeacherPool, Teachers
+from teachers import LocalTeachers, TeacherPool, Teachers, openloop_video
 
 log = logging.getLogger(__name__)
 BATCH_WAIT_S = 60.0
@@ -65,6 +65,7 @@ class LearnerWorker:
         self.sampler = Sampler(self.replay, batch, seq_len, seed=seed, prefetch=prefetch)
         self.env_steps = 0
         self._next: tuple | None = None  # (batch, pending teacher features) one update ahead
+        self.last: dict | None = None  # the last batch trained on (for the open-loop videos)
         if checkpoint_exists(self.checkpoint_dir):
             self.env_steps = int(self.learner.restore(self.checkpoint_dir).get("env_steps", 0))
             log.info("learner resumed from %s at update %d (env step %d)", self.checkpoint_dir, self.learner.updates,
@@ -88,6 +89,7 @@ class LearnerWorker:
         started, sums = time.perf_counter(), {}
         for _ in range(n_updates):
             batch, pending = self._next or self._fetch()
+            self.last = batch
             self._next = self._fetch()  # overlap: the next batch's teacher features compute while this one trains
             features = self.teachers.resolve(pending) if pending is not None else None
             for key, value in self.learner.update(batch, features, env_steps).items():
@@ -97,6 +99,18 @@ class LearnerWorker:
         metrics["train/updates"] = float(self.learner.updates)
         metrics.update({k: float(v) for k, v in {**self.replay.stats(), **self.sampler.stats()}.items()})
         return metrics
+
+    def videos(self, context: int = 5) -> dict[str, np.ndarray]:
+        """Open-loop videos (truth | model | error, (T, H, 3W, 3) uint8) of the first sequence of the last batch:
+        `video/openloop/student` and, with teachers, `video/openloop/teacher/<source>`; {} before any batch."""
+        if self.last is None:
+            return {}
+        sequence = {k: np.asarray(self.last[k][0]) for k in ("image", "action", "is_first")}
+        videos = {"video/openloop/student": openloop_video(self.learner.model, sequence, context)}
+        if self.teachers is not None:
+            videos.update({f"video/openloop/teacher/{name}": video
+                           for name, video in self.teachers.videos(sequence).items()})
+        return videos
 
     def publish(self) -> tuple[dict[str, np.ndarray], int]:
         """The current policy weights and their version."""

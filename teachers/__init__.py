@@ -6,6 +6,7 @@ Interface:
         .run() -> last metrics            trains one teacher by Eq. 2; resumes from `out` if it holds a checkpoint
         .model, .heldout_eps, .step
     write_report(model, episodes, out, context=5, horizon=45) -> {mse, psnr, ...}   open-loop prediction quality
+    openloop_video(model, sequence, context=5) -> (T, H, 3W, 3) uint8: truth | model | error, for TensorBoard
     TeacherPool.load(dirs, device="cpu", expect=None)
         .features(image_BTHWC, action_BTA, is_first_BT) -> (N, B, T, F)  all teachers in one vectorised call
         .features_loop(...)               the same, one teacher at a time (reference)
@@ -20,8 +21,8 @@ Interface:
 from teachers.config import TeacherConfig
 from teachers.pool import TeacherPool, load_teacher
 from teachers.pretrain import Pretrainer
-from teachers.report import write_report
+from teachers.report import openloop_video, write_report
 from teachers.service import BATCH_KEYS, LocalTeachers, Teachers, TeacherService, domain_names, teacher_info
 
 __all__ = ["BATCH_KEYS", "LocalTeachers", "Pretrainer", "TeacherConfig", "TeacherPool", "TeacherService", "Teachers",
-           "domain_names", "load_teacher", "teacher_info", "write_report"]
+           "domain_names", "load_teacher", "openloop_video", "teacher_info", "write_report"]

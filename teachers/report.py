@@ -39,6 +39,13 @@ def open_loop(model: WorldModel, episode: dict, context: int, horizon: int) -> t
     return truth.cpu().numpy(), pred.cpu().numpy()
 
 
+def openloop_video(model: WorldModel, sequence: dict, context: int = 5) -> np.ndarray:
+    """(T, H, 3W, 3) uint8 frames of one sequence dict of (T, ...) arrays: truth | model | |error| side by side, the
+    first `context` model frames posterior reconstructions, the rest predicted open loop (TensorBoard's videos)."""
+    truth, pred = open_loop(model, sequence, context, len(sequence["is_first"]) - context)
+    return (np.concatenate([truth, pred, np.abs(truth - pred)], 2) * 255).round().astype(np.uint8)
+
+
 def strip(truth: np.ndarray, pred: np.ndarray, context: int, out: Path, title: str, every: int = 1) -> Path:
     """The labelled strip: rows truth / model / |error| over time (every `every`-th frame), a line where the
     context (posterior reconstructions) ends and the open-loop prediction begins."""

@@ -5,6 +5,7 @@
     feat_NBTF = teachers.resolve(pending)      # (N, B, T, F) float32, teachers in pool order
     feats_MF, actions_MA = teachers.source_pairs(i, dataset_dir, max_steps, seed)    # the action VAE's pairs
     teachers.domains                            # source task names: how metrics of teacher i are named
+    teachers.videos(sequence)                   # {source task: open-loop video of a (T, ...) target sequence}
 
 `deploy/` implements the same protocol over Ray teacher actors (each a `TeacherService`, the numpy-speaking
 in-process implementation below), so the learner sees one interface whether the teachers share its process or not.
@@ -19,6 +20,7 @@ import torch
 
 from learner import CheckpointError, read_checkpoint_info
 from teachers.pool import TeacherPool
+from teachers.report import openloop_video
 from teachers.sources import dataset_pairs
 
 BATCH_KEYS = ("image", "action", "is_first")
@@ -38,6 +40,8 @@ class Teachers(Protocol):
     def resolve(self, pending: Any) -> torch.Tensor | np.ndarray: ...
 
     def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int) -> tuple: ...
+
+    def videos(self, sequence: dict) -> dict[str, np.ndarray]: ...
 
 
 def domain_names(tasks: list[str]) -> list[str]:
@@ -62,6 +66,11 @@ class LocalTeachers:
 
     def source_pairs(self, index: int, dataset_dir: str, max_steps: int, seed: int):
         return dataset_pairs(self.pool, index, dataset_dir, max_steps, seed)
+
+    def videos(self, sequence: dict) -> dict[str, np.ndarray]:
+        """{source task: each teacher's open-loop video (`openloop_video`) of one (T, ...) target sequence}: how
+        well each teacher predicts the target."""
+        return {name: openloop_video(model, sequence) for name, model in zip(self.domains, self.pool.models)}
 
 
 class TeacherService(LocalTeachers):

@@ -103,3 +103,26 @@ def test_progress_eta_is_the_nearer_of_steps_and_wall_clock_budget(monkeypatch):
     progress.update(0, {})
     assert "ETA 0m40s" in progress.update(1_000, {})  # 99,900 s by steps, 40 s left of the budget
     assert progress.update(2_000, {}).endswith("steps/s | ETA 0m30s")
+
+
+def test_tensorboard_gets_one_point_per_step_the_config_as_hparams_and_gif_videos(tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sink = MetricsSink(logdir=tmp_path, progress_every=None)
+    sink.hparams({"model.deter": 128, "train.method": "vid2act", "collect.tasks": ["a", "b"]})
+    sink.log(10, {"train/loss": 1.0})
+    sink.log(10, {"train/loss": 3.0, "actor/return": 7.0})  # the same env step from another reporter
+    sink.log(20, {"train/loss": 5.0})
+    frames = np.random.default_rng(0).integers(0, 255, (6, 16, 48, 3), dtype=np.uint8)
+    sink.video(20, "video/openloop/student", frames)
+    sink.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(10, 2.0), (20, 5.0)]  # no zig-zag
+    assert [(e.step, e.value) for e in events.Scalars("actor/return")] == [(10, 7.0)]
+    clip = events.Images("video/openloop/student")[0]
+    assert clip.step == 20 and (clip.width, clip.height) == (48, 16)
+    assert iio.imread(clip.encoded_image_string, index=None, extension=".gif").shape[0] == 6  # an animation
+    assert "model.deter" in str(events.PluginTagToContent("hparams"))

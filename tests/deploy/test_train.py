@@ -42,7 +42,15 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
     assert abs(last["train/domain_weight/walker_walk"] + last["train/domain_weight/hopper_stand"] - 1) < 1e-4
     assert any("actor/return" in r for r in rows) and any(r.get("actor/version", -1) >= 1 for r in rows)
     assert [r for r in rows if "eval/return" in r], "no periodic evaluation (train.eval_every) in the run's metrics"
-    assert list((run / "tb").iterdir()), "TensorBoard events"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"video/openloop/student", "video/openloop/teacher/walker_walk",  # open-loop clips of student and teachers
+            "video/openloop/teacher/hopper_stand"} <= set(events.Tags()["images"])
+    steps = [e.step for e in events.Scalars("train/image_nll")]
+    assert steps == sorted(set(steps))  # one point per env step
+    assert "eval/return" in str(events.PluginTagToContent("hparams"))
 
 
 def test_resume_continues_from_the_checkpoint(pipeline):
