@@ -22,7 +22,7 @@ from pathlib import Path
 
 import ray
 
-from deploy import placement
+from deploy import grafana, placement
 from deploy.config import Config, check_resume, leaves, save_config
 from deploy.metrics import MetricsSink
 from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
@@ -122,6 +122,8 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None, num_cpus=0).remote(
         t.num_actors)
     ray.get(control.get_actors.remote())  # placed: `vid2act scale` may find it now
+    if (board := grafana.install(ray._private.worker._global_node.get_session_dir_path())) is not None:
+        log.info("Grafana dashboard of the run metrics: %s (Ray's Grafana provisions it)", board)
     group = ray.util.get_current_placement_group()
     if group is not None:
         log.info("the run's actors are placed in placement group %s (%s)", group.id.hex(), group.bundle_specs)

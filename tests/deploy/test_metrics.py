@@ -126,3 +126,17 @@ def test_tensorboard_gets_one_point_per_step_the_config_as_hparams_and_gif_video
     assert clip.step == 20 and (clip.width, clip.height) == (48, 16)
     assert iio.imread(clip.encoded_image_string, index=None, extension=".gif").shape[0] == 6  # an animation
     assert "model.deter" in str(events.PluginTagToContent("hparams"))
+
+
+def test_the_grafana_dashboard_goes_where_rays_grafana_provisions_dashboards(tmp_path):
+    import json
+
+    from deploy import grafana
+
+    assert grafana.install(tmp_path) is None  # no Grafana folder in this session: nothing written
+    folder = tmp_path / "metrics" / "grafana" / "dashboards"
+    folder.mkdir(parents=True)
+    board = json.loads(grafana.install(tmp_path).read_text())
+    assert board["uid"] == "vid2act-runs" and len(board["panels"]) == len(grafana.PANELS)
+    assert all('{run=~"$run"}' in t["expr"] and t["expr"].startswith("ray_vid2act_")
+               for p in board["panels"] for t in p["targets"])

@@ -48,6 +48,12 @@ def test_smoke_run_trains_checkpoints_and_logs(pipeline):
     events.Reload()
     assert {"video/openloop/student", "video/openloop/teacher/walker_walk",  # open-loop clips of student and teachers
             "video/openloop/teacher/hopper_stand"} <= set(events.Tags()["images"])
+    from deploy import grafana
+    from deploy.metrics import split_tags
+
+    reported = {grafana.metric(split_tags(key)[0]) for r in rows for key in r}  # what the run exports
+    shown = {t["expr"].split("{")[0] for p in grafana.dashboard()["panels"] for t in p["targets"]}
+    assert shown - reported == {grafana.metric("eval/success")}  # Meta-World only
     steps = [e.step for e in events.Scalars("train/image_nll")]
     assert steps == sorted(set(steps))  # one point per env step
     assert "eval/return" in str(events.PluginTagToContent("hparams"))
