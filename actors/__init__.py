@@ -10,6 +10,7 @@ Interface:
     loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy; a faulty env is
                 reset and counted, one that fails every reset raises EnvFaultError), episode_meta
     faults      FaultInjectEnv: real faults on schedule, for tests and bench/faults.py (VID2ACT_INJECT)
+    gym_envs    importing it registers every task with gymnasium: `vid2act/<suite>-<task>-v0`
     collector   Collector.play(task, policy, seed): one source-dataset episode; episode_seed
     env_worker  EnvWorker: K envs acting with the latest broadcast Player weights, streaming episodes to a sink
     evaluate    evaluate_episode, summarize, eval_seeds: return / success of the policy's mode; EvalWorker: the

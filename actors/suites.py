@@ -158,7 +158,10 @@ class _TaskEnv(gym.Env):
         return reward, terminal, not terminal and self._env_steps >= self.time_limit, success
 
     def close(self) -> None:
-        self.sim.close()
+        """Release the simulator and its renderer; closing again does nothing (gymnasium's contract)."""
+        if self.sim is not None:
+            self.sim.close()
+            self.sim = None
 
 
 _FLAG = spaces.Box(0, 1, (), np.bool_)

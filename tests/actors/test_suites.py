@@ -154,3 +154,19 @@ def test_widest_action():
     assert widest_action("dmc", ["cheetah_run", "walker_run"]) == 6
     assert widest_action("dmc") == 56  # humanoid_CMU
     assert widest_action("metaworld") == 4
+
+
+def test_every_task_is_a_registered_gymnasium_env():
+    import gymnasium
+
+    env = gymnasium.make("actors.gym_envs:vid2act/metaworld-door-lock-v0", size=32)  # the module prefix registers
+    try:
+        obs, _ = env.reset(seed=1)
+        assert obs["image"].shape == (32, 32, 3) and env.unwrapped.task == "metaworld/door-lock"
+        check_env(env.unwrapped, skip_render_check=True)  # also: closing twice is allowed
+    finally:
+        env.close()
+    from actors.gym_envs import IDS, env_id
+
+    assert len(IDS) == len(list_tasks("dmc")) + len(list_tasks("metaworld")) and env_id("dmc/walker_walk") in IDS
+    assert gymnasium.spec("vid2act/dmc-walker_walk-v0").kwargs == {"task": "dmc/walker_walk"}
