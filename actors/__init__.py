@@ -4,7 +4,8 @@ Interface:
     configs     EnvConfig (`env.*`: .kwargs() for make_env, .repeat, .agent_steps), CollectConfig, BehaviourConfig
     suites      make_env(task, *, size, action_repeat, time_limit, camera, render_mode, seed) -> SuiteEnv
                 (`dmc/walker_walk`, `metaworld/door-lock`), make_state_env, check_task, list_tasks, action_dim,
-                widest_action, UnknownTaskError, SUITES, SUITE_DEFAULTS (action repeat, time limit, camera)
+                widest_action, UnknownTaskError, SUITES, SUITE_DEFAULTS (action repeat, time limit, camera),
+                check_target (a user's `gym/<module>:<factory>` env: gymnasium's check_env + the suite contract)
     behaviour   parse_policy_mix, assign_policies, make_policy(name, task, action_dim, seed, agents_dir)
     agents      train_agent / load_agent: DMC state-based SAC behaviour agents (stable-baselines3), NET_ARCH
     loop        EpisodeRecorder, rollout(env, policy, seed), EnvLoop (K envs, one batched policy; a faulty env is
@@ -36,6 +37,7 @@ from actors.suites import (  # noqa: E402
     SUITES,
     UnknownTaskError,
     action_dim,
+    check_target,
     check_task,
     list_tasks,
     make_env,
@@ -46,6 +48,7 @@ from actors.suites import (  # noqa: E402
 __all__ = ["NET_ARCH", "SUITES", "SUITE_DEFAULTS",
            "BehaviourConfig", "CollectConfig", "Collector", "EnvConfig", "EnvFaultError", "EnvLoop",
            "EnvWorker", "EvalWorker", "FaultInjectEnv", "INJECT_ENV_VAR",
-           "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_task", "episode_meta",
+           "EpisodeRecorder", "UnknownTaskError", "action_dim", "assign_policies", "check_target", "check_task",
+           "episode_meta",
            "episode_seed", "eval_seeds", "evaluate_episode", "list_tasks", "load_agent", "make_env", "make_policy",
            "make_state_env", "parse_policy_mix", "rollout", "summarize", "train_agent", "widest_action"]

@@ -130,3 +130,79 @@ class MetaWorldBackend:
             viewer.make_context_current()  # in whatever GL context is current then (see DMCBackend._own_gl_current)
             viewer.con.free()
         self._env.close()
+
+
+def load_factory(target: str):
+    """`"mypkg.envs:make_env"` -> the callable; ValueError saying what is wrong (not `module:factory`, the module
+    does not import, no such callable)."""
+    import importlib
+
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"target {target!r} is not `module:factory` (a function returning a gymnasium env)")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"target {target!r}: {err}; is the module on PYTHONPATH?") from None
+    if not callable(factory):
+        raise ValueError(f"target {target!r}: {name} is not callable")
+    return factory
+
+
+class GymBackend:
+    """A user's gymnasium environment with image observations (`gym/<module>:<factory>`, the factory called with no
+    arguments). Frames: the observation itself when it is an (H, W, 3) uint8 array, a dict observation's `image` or
+    `pixels`, else `env.render()` (create the env with `render_mode="rgb_array"`); resized to `size`. Actions in
+    [-1, 1] are mapped onto its Box bounds; `info["success"]` is the success flag when it reports one. Its own time
+    limit ends an episode as truncated, like `env.time_limit` (whichever comes first)."""
+
+    def __init__(self, target: str, *, size: int, seed: int):
+        from gymnasium import spaces
+
+        self.env, self._size = load_factory(target)(), size
+        box = self.env.action_space
+        if not isinstance(box, spaces.Box) or len(box.shape) != 1 or not np.all(np.isfinite(box.low)) or \
+                not np.all(np.isfinite(box.high)):
+            raise ValueError(f"target {target!r}: the action space {box} is not a bounded 1-d Box (continuous "
+                             f"actions are what the agents here produce)")
+        self.action_dim, self._low, self._high = int(box.shape[0]), box.low, box.high
+        self._seed, self._frame, self._state, self.truncated = seed, None, np.zeros(0, np.float32), False
+
+    def _observe(self, obs) -> None:
+        image = obs if isinstance(obs, np.ndarray) and obs.ndim == 3 else None
+        if isinstance(obs, dict):
+            image = obs.get("image", obs.get("pixels"))
+            self._state = np.concatenate([np.ravel(v) for k, v in sorted(obs.items()) if k not in ("image", "pixels")]
+                                         or [np.zeros(0)]).astype(np.float32)
+        elif image is None:
+            self._state = np.ravel(obs).astype(np.float32)
+        frame = np.asarray(image if image is not None else self.env.render())
+        if frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"the environment's frames have shape {frame.shape}, not (H, W, 3): return images as "
+                             f"the observation or create it with render_mode='rgb_array'")
+        from PIL import Image
+
+        self._frame = np.asarray(Image.fromarray(frame.astype(np.uint8)).resize((self._size, self._size)))
+
+    def reset(self, seed: int | None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=self._seed if seed is None else seed)
+        self.truncated = False  # the env's own time limit (read by SuiteEnv after each step)
+        self._observe(obs)
+        return self._state
+
+    def step(self, action: np.ndarray) -> tuple[float, bool, bool]:
+        """One env step -> (reward, terminal, success)."""
+        scaled = self._low + (action + 1.0) / 2.0 * (self._high - self._low)
+        obs, reward, terminated, self.truncated, info = self.env.step(scaled.astype(self.env.action_space.dtype))
+        self._observe(obs)
+        return float(reward), bool(terminated), bool(info.get("success", False))
+
+    def state(self) -> np.ndarray:
+        """The observation's non-image parts, flattened (empty for a pure image observation)."""
+        return self._state
+
+    def render(self) -> np.ndarray:
+        return self._frame
+
+    def close(self) -> None:
+        self.env.close()

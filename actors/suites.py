@@ -20,11 +20,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from actors.backends import DMCBackend, MetaWorldBackend
+from actors.backends import DMCBackend, GymBackend, MetaWorldBackend, load_factory
 
-SUITES = ("dmc", "metaworld")
+SUITES = ("dmc", "metaworld", "gym")
+"""`gym` is a user's own gymnasium environment: `gym/<module>:<factory>` (actors.backends.GymBackend)."""
 # Suite defaults used where an argument is 0 or "": action repeat, time limit in env steps, camera.
-DEFAULTS = {"dmc": (2, 1000, "0"), "metaworld": (1, 500, "corner")}
+DEFAULTS = {"dmc": (2, 1000, "0"), "metaworld": (1, 500, "corner"), "gym": (1, 1000, "")}
 DMC_CAMERAS = {"quadruped": "2"}  # DreamerV2's choice; every other domain uses camera 0
 # Action width per DMC domain, with the tasks that differ; checked against real envs in tests/test_suites.py.
 _DMC_ACTION_DIMS = {
@@ -60,6 +61,8 @@ def list_tasks(suite: str) -> list[str]:
     """Task names inside `suite` (without the `suite/` prefix), sorted."""
     if suite not in SUITES:
         raise UnknownTaskError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    if suite == "gym":
+        return []  # a user's own environments are not enumerable: gym/<module>:<factory>
     return sorted(_dmc_tasks() if suite == "dmc" else _metaworld_tasks())
 
 
@@ -68,7 +71,13 @@ def check_task(name: str) -> tuple[str, str]:
     suite, _, task = name.partition("/")
     if suite not in SUITES or not task:
         raise UnknownTaskError(f"task {name!r} is not `suite/name` with suite one of {', '.join(SUITES)} "
-                               f"(e.g. dmc/walker_walk, metaworld/door-lock)")
+                               f"(e.g. dmc/walker_walk, metaworld/door-lock, gym/mypkg.envs:make_env)")
+    if suite == "gym":
+        try:
+            load_factory(task)
+        except ValueError as err:
+            raise UnknownTaskError(str(err)) from None
+        return suite, task
     tasks = list_tasks(suite)
     if task not in tasks:
         close = difflib.get_close_matches(task, tasks, n=5, cutoff=0.5)
@@ -81,9 +90,21 @@ def check_task(name: str) -> tuple[str, str]:
 def action_dim(task: str) -> int:
     """Action width of `suite/name`, from a table (no env is built)."""
     suite, name = check_task(task)
+    if suite == "gym":
+        return _gym_action_dim(name)
     if suite == "metaworld":
         return 4
     return _DMC_TASK_ACTION_DIMS.get(name, _DMC_ACTION_DIMS[_dmc_tasks()[name][0]])
+
+
+@functools.cache
+def _gym_action_dim(target: str) -> int:
+    """The action width of a user's environment: built once to read its action space."""
+    env = load_factory(target)()
+    try:
+        return int(env.action_space.shape[0])
+    finally:
+        env.close()
 
 
 def widest_action(suite: str, tasks: list[str] | None = None) -> int:
@@ -111,6 +132,8 @@ def check_action(action, dim: int) -> np.ndarray:
 def _backend(task: str, size: int, camera: str, render_mode: str, seed: int | None, time_limit: int):
     suite, name = check_task(task)
     seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
+    if suite == "gym":
+        return GymBackend(name, size=size, seed=seed)
     if suite == "dmc":
         domain, dmc_task = _dmc_tasks()[name]
         camera = camera or DMC_CAMERAS.get(domain, DEFAULTS["dmc"][2])
@@ -151,10 +174,11 @@ class _TaskEnv(gym.Env):
             self._env_steps += 1
             reward += step_reward
             success |= step_success
-            if terminal or self._env_steps >= self.time_limit:
+            ended = getattr(self.sim, "truncated", False)  # a user's env may end episodes by its own time limit
+            if terminal or ended or self._env_steps >= self.time_limit:
                 break
-        if terminal:
-            self._env_steps = self.time_limit  # nothing follows a terminal state
+        if terminal or ended:
+            self._env_steps = self.time_limit  # nothing follows a terminal (or the env's own truncated) state
         return reward, terminal, not terminal and self._env_steps >= self.time_limit, success
 
     def close(self) -> None:
@@ -231,6 +255,38 @@ def make_env(task: str, *, size: int = 64, action_repeat: int = 0, time_limit: i
         raise ValueError(f"render_mode {render_mode!r} is not `fast` or `faithful`")
     return SuiteEnv(task, size=size, action_repeat=action_repeat, time_limit=time_limit, camera=str(camera),
                     render_mode=render_mode, seed=seed)
+
+
+def check_target(task: str, size: int = 64) -> None:
+    """Before a run on a user's environment (`gym/...`): gymnasium's own `check_env` on it, then this suite's
+    contract (a reset and a step through `make_env` give (size, size, 3) frames); ValueError in one line. Other
+    suites pass (their tests check them)."""
+    suite, name = check_task(task)
+    if suite != "gym":
+        return
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    raw = load_factory(name)()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its advice (e.g. on unbounded spaces) is not an error
+            check_env(raw, skip_render_check=True)
+    except Exception as err:  # noqa: BLE001 -- any failure of the checker is the user's env failing it
+        raise ValueError(f"{task}: gymnasium's check_env failed: {err}") from None
+    finally:
+        raw.close()
+    env = make_env(task, size=size, time_limit=2)
+    try:
+        obs, _ = env.reset(seed=0)
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{task}: does not fit the suite's contract: {err}") from None
+    finally:
+        env.close()
+    if obs["image"].shape != (size, size, 3):
+        raise ValueError(f"{task}: frames are {obs['image'].shape}, expected ({size}, {size}, 3)")
 
 
 def make_state_env(task: str, *, action_repeat: int = 0, time_limit: int = 0, seed: int | None = None) -> StateEnv:

@@ -97,7 +97,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
     "tasks": (
         "list every task (suite/task) with its action width",
         {},
-        [("--suite", {"choices": ["dmc", "metaworld"], "help": "one suite only"})],
+        [("--suite", {"choices": ["dmc", "metaworld", "gym"], "help": "one suite only"})],
     ),
     "config": (
         "print the resolved config, or every key with its doc line",

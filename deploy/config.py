@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from actors import BehaviourConfig, CollectConfig, EnvConfig, check_task, parse_policy_mix
+from actors import SUITES, BehaviourConfig, CollectConfig, EnvConfig, check_task, parse_policy_mix
 from deploy.presets import PRESETS
 from learner import METHODS, ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
 from replay import ReplayConfig, mask_url
@@ -88,6 +88,8 @@ class Config:
         need(self.env.render_mode in ("fast", "faithful"), "env.render_mode",
              f"{self.env.render_mode!r} is not `fast` or `faithful`")
         need(self.env.size >= 16 and self.env.size % 16 == 0, "env.size", f"{self.env.size} must be a multiple of 16")
+        if ":" in self.env.task and self.env.task.split("/", 1)[0] not in SUITES:  # a bare module:factory
+            self.env.task = f"gym/{self.env.task}"
         check_task(self.env.task)
         need(self.collect.suite in ("dmc", "metaworld"), "collect.suite",
              f"{self.collect.suite!r} is not dmc or metaworld")

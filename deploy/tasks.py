@@ -13,6 +13,10 @@ from deploy.config import Config
 def run(cfg: Config, args) -> int:
     for suite in [args.suite] if args.suite else SUITES:
         repeat, limit, _ = SUITE_DEFAULTS[suite]
+        if suite == "gym":
+            print("# gym: your own gymnasium env with image observations: --target gym/<module>:<factory> (or "
+                  "module:factory), checked by gymnasium's check_env before a run starts")
+            continue
         names = list_tasks(suite)
         print(f"# {suite}: {len(names)} tasks (action repeat {repeat}, {limit} env steps per episode)")
         for name in names:

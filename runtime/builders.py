@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors import EnvWorker, action_dim, check_task, widest_action
+from actors import EnvWorker, action_dim, check_target, check_task, widest_action
 from learner import AgentSpec, WorldModelConfig, get_method
 from replay import RateLimiter, RedisReplay, connect
 from runtime.config import RunSettings
@@ -88,6 +88,10 @@ def plan_run(cfg: RunSettings) -> RunPlan:
                        f"or use --method dreamerv2")
     infos = [teacher_info(d) for d in teachers] if method.teachers else []
     suite, target = check_task(cfg.env.task)
+    try:
+        check_target(cfg.env.task, cfg.env.size)  # a user's own env: gymnasium's check_env and the suite contract
+    except ValueError as err:
+        raise RunError(str(err)) from None
     for info in infos:
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "

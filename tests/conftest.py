@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
+sys.path.insert(0, SUPPORT)  # toy_envs: a user's own gymnasium envs for `gym/<module>:<factory>` targets
 
-from deploy.redis_server import RedisServer
+from deploy.redis_server import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -170,3 +170,26 @@ def test_every_task_is_a_registered_gymnasium_env():
 
     assert len(IDS) == len(list_tasks("dmc")) + len(list_tasks("metaworld")) and env_id("dmc/walker_walk") in IDS
     assert gymnasium.spec("vid2act/dmc-walker_walk-v0").kwargs == {"task": "dmc/walker_walk"}
+
+
+def test_a_users_gymnasium_env_is_a_target_with_frames_resized_and_actions_mapped_to_its_bounds():
+    from actors.suites import check_target
+
+    task = "gym/toy_envs:make_dot"
+    check_target(task, size=16)  # gymnasium's check_env and the suite contract
+    assert action_dim(task) == 2 and list_tasks("gym") == []
+    env = make_env(task, size=16, seed=0)
+    try:
+        obs, info = env.reset(seed=3)
+        assert obs["image"].shape == (16, 16, 3) and obs["image"].dtype == np.uint8 and obs["is_first"]
+        start = env.sim.env.pos.copy()
+        env.step(np.array([1.0, -1.0], np.float32))  # [-1, 1] maps onto the env's own [-2, 2]
+        np.testing.assert_allclose(env.sim.env.pos - start, [0.1, -0.1], atol=1e-6)
+        flags = [env.step(np.zeros(2, np.float32))[0]["is_last"] for _ in range(49)]
+        assert flags[-1] and not any(flags[:-1])  # the env's own limit (50 steps) ends it, as truncation
+    finally:
+        env.close()
+    for bad, says in (("gym/toy_envs:make_discrete", "bounded 1-d Box"), ("gym/toy_envs:nope", "no attribute"),
+                      ("gym/not_a_module_x:make", "No module"), ("gym/toy_envs", "module:factory")):
+        with pytest.raises(ValueError, match=says):
+            check_target(bad)

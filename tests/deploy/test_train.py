@@ -158,3 +158,18 @@ def test_bad_inputs_fail_clearly(pipeline):
         train(missing)
     with pytest.raises(CheckpointError, match="/nope/teacher/checkpoint.json: missing.*vid2act pretrain"):
         train(load_config("smoke", ["train.teachers=/nope/teacher"]))
+
+
+def test_training_on_a_users_own_gymnasium_env(tmp_path):
+    """`--target module:factory`: a gymnasium env with image observations (tests/support/toy_envs.py), checked by
+    gymnasium's check_env and the suite contract before anything starts, then trained like any target."""
+    overrides = ["train.method=dreamerv2", "env.time_limit=50", "train.steps=300", "train.eval_every=0"]
+    cfg = load_config("smoke", ["env.task=toy_envs:make_dot", *overrides, f"logdir={tmp_path / 'dot'}"]).validate()
+    assert cfg.env.task == "gym/toy_envs:make_dot"
+    summary = train(cfg, local=True)
+    assert summary["env_steps"] >= 300 and summary["updates"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "dot" / "metrics.jsonl").read_text().splitlines()]
+    assert any("actor/return" in r for r in rows)
+    bad = load_config("smoke", ["env.task=toy_envs:make_discrete", *overrides, f"logdir={tmp_path / 'bad'}"])
+    with pytest.raises(RunError, match="bounded 1-d Box"):
+        train(bad.validate(), local=True)
