@@ -92,7 +92,9 @@ def _run(cfg: Config, todo: list, writers: dict, progress: bool) -> None:
             writers[task].write(index, episode, meta)
             frames += len(episode["reward"])
             fps = frames / (time.perf_counter() - started)
-            bar.set_postfix_str(f"{task} #{index} {policy} return {meta['return']:.1f} | {fps:.0f} frames/s")
+            score = f"success {meta['success']:d}" if cfg.collect.suite == "metaworld" else \
+                f"return {meta['return']:.1f}"
+            bar.set_postfix_str(f"{task} #{index} {policy} {score} | {fps:.0f} frames/s")
             bar.update(1)
             if queue:
                 submit(actor)
@@ -123,7 +125,9 @@ def write_contact_sheet(dataset: Path, episodes: int = 6, frames: int = 8) -> Pa
 
 def summarize(datasets: dict[str, Path]) -> str:
     """A table of what each dataset holds."""
-    lines = [f"{'task':18s} {'episodes':>8s} {'frames':>8s} {'return mean±std':>18s}  policies"]
+    metaworld = any(DatasetReader(path).meta.get("suite") == "metaworld" for path in datasets.values())
+    lines = [f"{'task':18s} {'episodes':>8s} {'frames':>8s} {'return mean±std':>18s}"
+             + (f" {'success':>8s}" if metaworld else "") + "  policies"]
     for task, path in datasets.items():
         reader = DatasetReader(path)
         entries = reader.manifest["episodes"]
@@ -131,8 +135,9 @@ def summarize(datasets: dict[str, Path]) -> str:
         counts: dict[str, int] = {}
         for e in entries:
             counts[e["policy"]] = counts.get(e["policy"], 0) + 1
+        success = f" {100 * np.mean([bool(e.get('success')) for e in entries]):7.0f}%" if metaworld else ""
         lines.append(f"{task:18s} {len(entries):8d} {sum(e['length'] for e in entries):8d} "
-                     f"{returns.mean():9.1f} ± {returns.std():6.1f}  "
+                     f"{returns.mean():9.1f} ± {returns.std():6.1f}{success}  "
                      + ", ".join(f"{k}×{v}" for k, v in sorted(counts.items())))
     return "\n".join(lines)
 

@@ -39,6 +39,9 @@ PROGRESS_KEYS = ("fps/env_frames", "fps/updates", "actor/return", "actor/version
                  "train/actor_loss")
 """Keys the progress line shows when present, in this order."""
 
+SUCCESS_KEYS = ("actor/success", "eval/success")
+"""What the progress line adds for Meta-World targets (success rates of training and evaluation episodes)."""
+
 NAMESPACE = "vid2act"
 
 
@@ -134,11 +137,12 @@ class MetricsSink:
     tags: constant Prometheus tags on every gauge (`{"actor": "env-actor-0"}`).
     progress_every: seconds between progress lines (logged at INFO, so job logs carry them); None = no line.
     deadline: `time.monotonic()` at which a wall-clock budget ends the run, for the ETA; None = no budget.
+    progress_keys: the metrics the progress line shows when present (Meta-World runs add the success rates).
     """
 
     def __init__(self, logdir: str | Path | None = None, total_steps: int | None = None,
                  tags: Mapping[str, str] | None = None, progress_every: float | None = 10.0,
-                 deadline: float | None = None):
+                 deadline: float | None = None, progress_keys: Sequence[str] = PROGRESS_KEYS):
         self.gauges = RayGauges(tags or {})
         self.writer = None
         if logdir is not None:  # local import: sinks without a logdir (env actors) skip TensorBoard's
@@ -147,8 +151,8 @@ class MetricsSink:
             self.writer = SummaryWriter(str(logdir))
         self.pending: dict[str, list[float]] = {}  # this step's values per key, for TensorBoard
         self.pending_step: int | None = None
-        self.progress = Progress(total_steps, progress_every, deadline=deadline) if progress_every is not None \
-            else None
+        self.progress = Progress(total_steps, progress_every, progress_keys, deadline) \
+            if progress_every is not None else None
 
     def log(self, step: int, metrics: Mapping[str, object], tags: Mapping[str, str] | None = None) -> None:
         """Export every numeric value of `metrics` at `step`, the gauges tagged with `tags` too (e.g. the actor that

@@ -24,7 +24,7 @@ import ray
 
 from deploy import grafana, placement
 from deploy.config import Config, check_resume, leaves, save_config
-from deploy.metrics import MetricsSink
+from deploy.metrics import PROGRESS_KEYS, SUCCESS_KEYS, MetricsSink
 from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
 from deploy.scale import RUN_FILE
 from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
@@ -87,7 +87,8 @@ def metrics_log(cfg: Config) -> Iterator:
     plus `metrics.jsonl`."""
     run_dir = Path(cfg.logdir)
     sink = MetricsSink(run_dir / "tb", total_steps=cfg.train.steps, tags={"run": run_dir.name},
-                       deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes)
+                       deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes,
+                       progress_keys=PROGRESS_KEYS + (SUCCESS_KEYS if cfg.env.task.startswith("metaworld/") else ()))
     with open(run_dir / "metrics.jsonl", "a", buffering=1) as history:  # line-buffered: tail-able
 
         def on_metrics(env_steps: int, updates: int, metrics: dict, source: str) -> None:

@@ -10,7 +10,8 @@ Layout of one dataset (one source task):
 
 `manifest.json`: `{"format": "vid2act-dataset", "schema_version", "suite", "task", "meta": {common metadata:
 render_mode, size, action_dim, action_repeat, ...}, "episodes": [{"file", "index", "policy", "seed", "return",
-"length", "bytes", "sha256"}, ...] (sorted by index), "totals": {"episodes", "steps", "bytes", "mean_return"}}`.
+"success", "length", "bytes", "sha256"}, ...] (sorted by index), "totals": {"episodes", "steps", "bytes",
+"mean_return"}}`.
 
 Writes go to a hidden temp file and are moved in place with `os.replace`, so a kill leaves either the old state or
 the new one, never half a file; a process lock serialises manifest updates from several writers.
@@ -149,7 +150,8 @@ class DatasetWriter:
         path = self.dir / episode_file(index)
         _write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=False))
         entry = {"file": path.name, "index": index, "policy": meta["policy"], "seed": meta["seed"],
-                 "return": meta["return"], "length": meta["length"], "bytes": path.stat().st_size,
+                 "return": meta["return"], "success": bool(meta.get("success", False)), "length": meta["length"],
+                 "bytes": path.stat().st_size,
                  "sha256": _sha256(path)}
         with self._lock():
             manifest = self._manifest()

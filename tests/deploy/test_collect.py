@@ -69,3 +69,16 @@ def test_unknown_task_and_missing_agent_fail_clearly(tmp_path):
     missing = collect(tmp_path / "y", ["--policy", "expert", "--episodes", "1", "--tasks", "walker_walk"])
     assert missing.returncode == 2 and "vid2act behaviour --task dmc/walker_walk" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_metaworld_collection_reports_its_success_rate(tmp_path):
+    cmd = [sys.executable, "-m", "deploy.cli", "collect", "--preset", "smoke", "--suite", "metaworld", "--tasks",
+           "reach", "--episodes", "2", "--num-actors", "1", "--policy", "expert", "env.time_limit=150",
+           "--out", str(tmp_path / "mw")]
+    done = subprocess.run(cmd, env={**os.environ, "MUJOCO_GL": "egl"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = done.stdout.splitlines()[:2]
+    assert "success" in header and row.split()[0] == "reach"
+    entries = DatasetReader(tmp_path / "mw" / "reach").manifest["episodes"]
+    rate = 100 * np.mean([e["success"] for e in entries])
+    assert f"{rate:.0f}%" in row
