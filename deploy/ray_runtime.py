@@ -62,8 +62,11 @@ def token_auth_enabled() -> bool:
 
 def remote(cls: type, **options):
     """`ray.remote(cls).options(**options)`: the one place domain classes become actors. Called inside a placement
-    group (a trial of `vid2act sweep --actors`), the actor is placed in that group's bundles."""
+    group (a trial of `vid2act sweep --actors`), the actor is placed in that group's bundles and, when named, named
+    in the trial's own namespace (concurrent trials each have a `learner`)."""
     group = ray.util.get_current_placement_group()
     if group is not None and "scheduling_strategy" not in options:
         options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group)
+        if "name" in options:  # trials of one sweep share a job: each trial's `learner`, ... in its own namespace
+            options.setdefault("namespace", f"trial-{group.id.hex()}")
     return ray.remote(cls).options(**options)

@@ -104,8 +104,12 @@ class LearnerActor(LearnerWorker):
     """A LearnerWorker as a Ray actor (restarted by Ray from its checkpoint when its process dies); says so when
     Ray assigned a GPU that torch cannot see; each result carries the process id so the driver counts restarts."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, teacher_actors: list | None = None, **kwargs):
+        """`teacher_actors`: the teacher pools' handles (plain arguments Ray keeps inline, so a restart always has
+        them), seen as one `RemoteTeachers`."""
+        from deploy.teacher_service import RemoteTeachers
+
+        super().__init__(*args, teachers=RemoteTeachers(teacher_actors) if teacher_actors else None, **kwargs)
         if ray.get_gpu_ids() and self.device.type == "cpu":
             log.warning("Ray assigned GPU %s to the learner, but torch sees no CUDA device: training on CPU",
                         ray.get_gpu_ids())

@@ -29,7 +29,7 @@ from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
 from deploy.scale import RUN_FILE
 from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
     control_name, replay_service
-from deploy.teacher_service import RemoteTeachers, start_teacher_actors
+from deploy.teacher_service import start_teacher_actors
 from learner import AgentSpec, CheckpointError, checkpoint_exists, load_checkpoint, read_checkpoint_info
 from replay import RedisReplay, connect
 from runtime import Driver, RunError, RunPlan, env_worker_args, eval_worker_args, learner_args, local_driver, \
@@ -118,7 +118,7 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     pools = start_teacher_actors(plan.teachers, groups=groups, num_cpus=cpus, cluster=cluster) if groups else []
     learner = remote(LearnerActor, **placement.learner(cluster, max(len(pools), 1), cpus),
                      max_restarts=t.learner_restarts, max_task_retries=-1).remote(
-        **learner_args(cfg, plan, url), teachers=RemoteTeachers(pools) if pools else None)
+        **learner_args(cfg, plan, url), teacher_actors=pools or None)
     name = control_name(Path(cfg.logdir))
     control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None, num_cpus=0).remote(
         t.num_actors)

@@ -40,20 +40,22 @@ def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_wi
 
 def test_a_trial_with_actors_places_its_run_in_the_trials_placement_group(tmp_path):
     """--actors: the learner, env actor and evaluator of each trial run as Ray actors inside the trial's placement
-    group (all of this machine's CPUs: an actor placed outside the group would never start)."""
+    group; two trials at once, their groups holding all of this machine's CPUs (an actor placed outside its group
+    would never start), their actors of the same names in the trials' own namespaces."""
     import os
 
     out = tmp_path / "sweep"
-    command = ["sweep", "--preset", "smoke", "--targets", "dmc/walker_run", "--seeds", "0", "train.steps=400",
+    command = ["sweep", "--preset", "smoke", "--targets", "dmc/walker_run", "--seeds", "0,1", "train.steps=400",
                "train.eval_every=150", "--variant", "dreamerv2", "train.method=dreamerv2", "--actors",
-               "--cpus-per-trial", str(os.cpu_count()), "--concurrent", "1", "--out", str(out)]
+               "--cpus-per-trial", str(os.cpu_count() / 2), "--concurrent", "2", "--out", str(out)]
     done = subprocess.run([str(BIN / "vid2act"), *command], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "\x1b[3" not in done.stderr + done.stdout  # no colour codes when the output is not a terminal
-    log = (out / "walker_run-dreamerv2-s0" / "vid2act.log").read_text()
-    assert "placed in placement group" in log
-    curve = json.loads((out / "curves" / "walker_run-dreamerv2-s0.json").read_text())
-    assert curve["env_steps"] >= 400 and curve["evals"][-1]["env_steps"] == curve["env_steps"]
+    for seed in (0, 1):
+        log = (out / f"walker_run-dreamerv2-s{seed}" / "vid2act.log").read_text()
+        assert "placed in placement group" in log
+        curve = json.loads((out / "curves" / f"walker_run-dreamerv2-s{seed}.json").read_text())
+        assert curve["env_steps"] >= 400 and curve["evals"][-1]["env_steps"] == curve["env_steps"]
 
 
 def test_a_named_variant_brings_its_overrides_and_every_trial_is_validated_before_anything_starts():
