@@ -123,7 +123,8 @@ def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_met
     control = remote(RunControl, name=name, namespace=CONTROL_NAMESPACE, lifetime=None, num_cpus=0).remote(
         t.num_actors)
     ray.get(control.get_actors.remote())  # placed: `vid2act scale` may find it now
-    if (board := grafana.install(ray._private.worker._global_node.get_session_dir_path())) is not None:
+    session = getattr(ray._private.worker._global_node, "get_session_dir_path", None)  # no public API for it
+    if session is not None and (board := grafana.install(session())) is not None:
         log.info("Grafana dashboard of the run metrics: %s (Ray's Grafana provisions it)", board)
     group = ray.util.get_current_placement_group()
     if group is not None:
