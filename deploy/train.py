@@ -178,11 +178,11 @@ def train(cfg: Config, local: bool = False) -> dict:
     plan = plan_run(cfg)
     changes = check_run_dir(cfg, plan)
     run_dir = Path(cfg.logdir)
-    if (done := finished(cfg)) is not None:  # nothing to do: no Ray, no Redis, no actors
-        log.info("%s already reached %d of its %d env steps: nothing to train (raise train.steps to go on)",
-                 cfg.logdir, done["env_steps"], cfg.train.steps)
-        return done
     with run_lock(run_dir):
+        if (done := finished(cfg)) is not None:  # nothing to do: no Ray, no Redis, no actors
+            log.info("%s already reached %d of its %d env steps: nothing to train (raise train.steps to go on)",
+                     cfg.logdir, done["env_steps"], cfg.train.steps)
+            return done
         save_config(cfg, run_dir)
         return _train(cfg, plan, run_dir, changes, local)
 
