@@ -23,6 +23,7 @@ import yaml
 
 from actors import SUITES, BehaviourConfig, CollectConfig, EnvConfig, check_task, parse_policy_mix
 from deploy.presets import PRESETS
+from deploy.rules import CHOICES, NON_NEGATIVE, POSITIVE
 from learner import METHODS, ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
 from replay import ReplayConfig, mask_url
 from runtime import Schedule, TrainConfig
@@ -106,10 +107,7 @@ class Config:
         need(self.train.method in METHODS, "train.method",
              f"unknown method {self.train.method!r}; choose one of {', '.join(METHODS)}")
         need(0.0 <= self.distill.weight_floor < 1.0, "distill.weight_floor", "must lie in [0, 1)")
-        for key, choices in (("distill.floor", ("all", "dominant", "none")),
-                             ("distill.heads", ("shared", "per_teacher")), ("distill.target", ("sample", "mean")),
-                             ("distill.weights", ("linear", "bilinear", "distance")),
-                             ("model.std_act", ("sigmoid2", "softplus")), ("vae.kl", ("mean", "sum"))):
+        for key, choices in CHOICES.items():
             need(get_value(self, key) in choices, key, f"{get_value(self, key)!r} is not one of {', '.join(choices)}")
         bad = set(filter(None, self.model.compile.split(","))) - {"imagine", "loss"}
         need(not bad, "model.compile", f"{', '.join(sorted(bad))}: compile `imagine`, `loss` or both (comma-separated)")
@@ -128,27 +126,6 @@ class Config:
         need(self.replay.capacity >= max(schedule.min_inserts, episode), "replay.capacity",
              f"{self.replay.capacity} steps cannot hold the prefill ({schedule.min_inserts} agent steps) and a "
              f"{episode}-step episode; raise replay.capacity")
-
-
-POSITIVE = (
-    "collect.episodes", "collect.num_actors", "model.depth", "model.stoch", "model.deter", "model.hidden",
-    "model.units", "model.reward_layers", "model.min_std", "model.lr", "model.eps", "model.clip",
-    "model.nonfinite_limit", "ac.units", "ac.actor_layers", "ac.value_layers", "ac.horizon", "ac.slow_target_every",
-    "ac.actor_lr", "ac.critic_lr", "distill.tau", "vae.latent", "vae.hidden", "vae.batch", "vae.source_steps",
-    "teacher.batch", "teacher.seq_len", "teacher.lr", "teacher.eps", "teacher.clip", "teacher.log_every",
-    "teacher.checkpoint_every", "replay.capacity", "replay.batch", "replay.prefetch", "train.steps",
-    "train.train_every", "train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
-    "train.eval_episodes", "train.checkpoint_every",
-)
-"""Keys whose value must be > 0 (sizes, counts, rates)."""
-
-NON_NEGATIVE = (
-    "model.free_nats", "model.kl_scale", "model.reward_scale", "model.action_pad", "ac.entropy", "distill.alpha",
-    "distill.anneal_steps", "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert",
-    "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
-    "train.learner_restarts", "train.eval_every", "collect.medium_noise",
-)
-"""Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""
 
 
 def need(ok: bool, key: str, msg: str) -> None:

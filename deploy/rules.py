@@ -1,0 +1,29 @@
+"""Per-key rules `Config.validate()` applies to values (the rules between keys live in the config itself)."""
+from __future__ import annotations
+
+CHOICES = {
+    "distill.floor": ("all", "dominant", "none"), "distill.heads": ("shared", "per_teacher"),
+    "distill.target": ("sample", "mean"), "distill.weights": ("linear", "bilinear", "distance"),
+    "model.std_act": ("sigmoid2", "softplus"), "vae.kl": ("mean", "sum"),
+}
+"""Keys whose value is one of a few named forms."""
+
+POSITIVE = (
+    "collect.episodes", "collect.num_actors", "model.depth", "model.stoch", "model.deter", "model.hidden",
+    "model.units", "model.reward_layers", "model.min_std", "model.lr", "model.eps", "model.clip",
+    "model.nonfinite_limit", "ac.units", "ac.actor_layers", "ac.value_layers", "ac.horizon", "ac.slow_target_every",
+    "ac.actor_lr", "ac.critic_lr", "distill.tau", "vae.latent", "vae.hidden", "vae.batch", "vae.source_steps",
+    "teacher.batch", "teacher.seq_len", "teacher.lr", "teacher.eps", "teacher.clip", "teacher.log_every",
+    "teacher.checkpoint_every", "replay.capacity", "replay.batch", "replay.prefetch", "train.steps",
+    "train.train_every", "train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
+    "train.eval_episodes", "train.checkpoint_every",
+)
+"""Keys whose value must be > 0 (sizes, counts, rates)."""
+
+NON_NEGATIVE = (
+    "model.free_nats", "model.kl_scale", "model.reward_scale", "model.action_pad", "ac.entropy", "distill.alpha",
+    "distill.anneal_steps", "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert",
+    "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
+    "train.learner_restarts", "train.eval_every", "collect.medium_noise",
+)
+"""Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""
