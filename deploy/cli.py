@@ -40,9 +40,11 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         [],
     ),
     "pretrain": (
-        "pretrain a frozen teacher world model on one source dataset (Eq. 2)",
+        "pretrain a frozen teacher world model on one source dataset (Eq. 2), or APV's action-free video model",
         {"--seed": "seed", "--device": "device", "--steps": "teacher.steps"},
-        [("--dataset", {"required": True, "help": "source dataset directory"}),
+        [("--dataset", {"required": True, "help": "source dataset directory (comma-separated with --action-free)"}),
+         ("--action-free", {"action": "store_true", "help": "APV's action-free video model on the frames of every "
+                                                            "--dataset pooled, actions ignored (APV Eq. 1-2)"}),
          ("--out", {"required": True, "help": "teacher directory to write"}),
          ("--skip-corrupt", {"action": "store_true", "help": "skip corrupt episode files with a warning"})],
     ),
@@ -50,7 +52,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         "train a student on a target task with Ray env actors, teacher actors and the learner (Algorithm 1)",
         {"--target": "env.task", "--teachers": "train.teachers", "--sources": "train.sources",
          "--method": "train.method", "--steps": "train.steps", "--logdir": "logdir", "--seed": "seed",
-         "--device": "device", "--actors": "train.num_actors", "--init-from": "train.init_from"},
+         "--device": "device", "--actors": "train.num_actors", "--init-from": "train.init_from",
+         "--pretrained": "train.init_from"},
         [("--local", {"action": "store_true",
                       "help": "every part in this one Python process, no Ray (for a debugger); same driver"})],
     ),

@@ -24,7 +24,15 @@ import yaml
 from actors import SUITES, BehaviourConfig, CollectConfig, EnvConfig, check_task, parse_policy_mix
 from deploy.presets import PRESETS
 from deploy.rules import CHOICES, NON_NEGATIVE, POSITIVE
-from learner import METHODS, ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
+from learner import (
+    METHODS,
+    ActionVAEConfig,
+    ActorCriticConfig,
+    ApvConfig,
+    DistillConfig,
+    LearnerConfig,
+    WorldModelConfig,
+)
 from replay import ReplayConfig, mask_url
 from runtime import Schedule, TrainConfig
 from teachers import TeacherConfig
@@ -68,6 +76,7 @@ class Config:
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     vae: ActionVAEConfig = field(default_factory=ActionVAEConfig)
+    apv: ApvConfig = field(default_factory=ApvConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -75,7 +84,7 @@ class Config:
     @property
     def learner(self) -> LearnerConfig:
         """The learner's part configs (the same objects, composed)."""
-        return LearnerConfig(self.model, self.ac, self.distill, self.vae)
+        return LearnerConfig(self.model, self.ac, self.distill, self.vae, self.apv)
 
     def validate(self) -> Config:
         """Raise ConfigError naming the key when a value, or a combination of values, cannot work; return self."""
@@ -122,6 +131,10 @@ class Config:
         need(self.replay.seq_len <= episode, "replay.seq_len",
              f"{self.replay.seq_len}-step windows never fit in {episode}-frame episodes of {self.env.task} "
              f"(env.time_limit / action repeat {self.env.repeat}); lower replay.seq_len or raise env.time_limit")
+        if METHODS[self.train.method].bonus:
+            need(self.replay.seq_len >= self.apv.window, "apv.window",
+                 f"the bonus pools {self.apv.window} steps but replay windows hold {self.replay.seq_len}; lower "
+                 f"apv.window or raise replay.seq_len")
         schedule = Schedule.of(self)
         need(self.replay.capacity >= max(schedule.min_inserts, episode), "replay.capacity",
              f"{self.replay.capacity} steps cannot hold the prefill ({schedule.min_inserts} agent steps) and a "

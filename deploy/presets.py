@@ -1,7 +1,8 @@
 """Named presets: dotted overrides applied in order on top of the config defaults (`deploy/config.py`).
 
 `smoke` is for tests and the demo (seconds on 2 cores); the defaults are the `cpu` preset (useful runs on a 2-core
-machine, ~20x cheaper per update than `paper`); `paper` holds the authors' settings and is meant for a GPU.
+machine, ~20x cheaper per update than `paper`); `paper` holds the authors' settings and is meant for a GPU;
+`paper_apv` is `paper` with APV's larger RSSM (deter and hidden 1024), for comparisons with APV at its scale.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",
     },
 }
+# APV's sizes (its DreamerV2 and APV alike): the deterministic state and the RSSM's hidden layer 200 -> 1024.
+PRESETS["paper_apv"] = {**PRESETS["paper"], "model.deter": 1024, "model.hidden": 1024, "logdir": "runs/paper_apv"}
 
 VARIANTS: dict[str, list[str]] = {
     "dreamerv2": ["train.method=dreamerv2"],
@@ -46,6 +49,7 @@ VARIANTS: dict[str, list[str]] = {
                        "distill.floor=dominant", "distill.anneal_steps=20000", "distill.weights=bilinear",
                        "vae.slow_every=100", "vae.zero_z=true", "vae.norm=true", "vae.mixture=true"],
 }
+VARIANTS.update({name: [f"train.method={name}"] for name in ("apv", "apv_no_bonus", "apv_no_pretrain")})
 VARIANTS.update({f"vid2act_stable_{ablation}": [*VARIANTS["vid2act_stable"], f"train.method={ablation}"]
                  for ablation in ("no_domain_weights", "no_action_guidance")})  # its ablations (issue 13, E4)
 """Named method variants for `vid2act sweep --variant NAME` (a bare known name expands to these overrides; extra

@@ -4,7 +4,7 @@ from __future__ import annotations
 CHOICES = {
     "distill.floor": ("all", "dominant", "none"), "distill.heads": ("shared", "per_teacher"),
     "distill.target": ("sample", "mean"), "distill.weights": ("linear", "bilinear", "distance"),
-    "model.std_act": ("sigmoid2", "softplus"), "vae.kl": ("mean", "sum"),
+    "model.std_act": ("sigmoid2", "softplus"), "vae.kl": ("mean", "sum"), "apv.concat_embed": ("auto", "true", "false"),
 }
 """Keys whose value is one of a few named forms."""
 
@@ -16,7 +16,7 @@ POSITIVE = (
     "teacher.batch", "teacher.seq_len", "teacher.lr", "teacher.eps", "teacher.clip", "teacher.log_every",
     "teacher.checkpoint_every", "replay.capacity", "replay.batch", "replay.prefetch", "train.steps",
     "train.train_every", "train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
-    "train.eval_episodes", "train.checkpoint_every",
+    "train.eval_episodes", "train.checkpoint_every", "apv.window", "apv.k", "apv.queue", "apv.proj_dim",
 )
 """Keys whose value must be > 0 (sizes, counts, rates)."""
 
@@ -24,6 +24,6 @@ NON_NEGATIVE = (
     "model.free_nats", "model.kl_scale", "model.reward_scale", "model.action_pad", "ac.entropy", "distill.alpha",
     "distill.anneal_steps", "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert",
     "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
-    "train.learner_restarts", "train.eval_every", "collect.medium_noise",
+    "train.learner_restarts", "train.eval_every", "collect.medium_noise", "apv.af_kl_scale",
 )
 """Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""

@@ -9,11 +9,16 @@ The agent (learner/agent.py):
         .save(dir, **extra);  .restore(dir) -> sidecar;  .init_world_model(teacher_dir)
     Player(spec) / Player.from_checkpoint(dir)  acting only: .load(weights, version);  player(obs, info) -> (K, A)
 
-Part configs (learner/config.py): WorldModelConfig, ActorCriticConfig, DistillConfig, ActionVAEConfig, LearnerConfig.
+Part configs (learner/config.py): WorldModelConfig, ActorCriticConfig, DistillConfig, ActionVAEConfig, ApvConfig,
+LearnerConfig.
 
 Models and helpers:
     WorldModel(image_size, action_dim, **WorldModelConfig.kwargs(...))  Eq. 1-2 (+ reward NLL of Eq. 5)
         .loss(batch) -> (loss, post, metrics);  .encode / .observe / .imagine / .predict / .decode / .features
+    StackedWorldModel(..., concat_embed=, af_kl_scale=)   APV's stacked model (APV Eq. 3-4): action-conditional RSSM
+        on an action-free one (`af_*` state keys); .load_video_model(tensors, source);  WorldModel(action_dim=0) is
+        APV's action-free video model
+    VideoBonus (learner/bonus.py)        APV's intrinsic bonus (APV Eq. 5-6), the learner's own part
     pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC), pick_device(name), autocast(device)
     save_checkpoint / load_checkpoint / read_checkpoint_info / restore_checkpoint / checkpoint_exists,
     CheckpointError, CHECKPOINT_SIDECAR; DivergenceError (non-finite training, never broadcast or saved)
@@ -27,10 +32,18 @@ from learner.checkpoint import load as load_checkpoint
 from learner.checkpoint import read_info as read_checkpoint_info
 from learner.checkpoint import restore as restore_checkpoint
 from learner.checkpoint import save as save_checkpoint
-from learner.config import ActionVAEConfig, ActorCriticConfig, DistillConfig, LearnerConfig, WorldModelConfig
+from learner.config import (
+    ActionVAEConfig,
+    ActorCriticConfig,
+    ApvConfig,
+    DistillConfig,
+    LearnerConfig,
+    WorldModelConfig,
+)
 from learner.device import autocast, pick_device
 from learner.optim import DivergenceError
 from learner.player import Player
+from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
 
 
@@ -43,8 +56,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'learner' has no attribute {name!r}")
 
 
-__all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "CheckpointError",
-           "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts", "Player", "WorldModel",
-           "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
-           "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
-           "save_checkpoint", "to_torch"]
+__all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "ApvConfig",
+           "CheckpointError", "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts",
+           "Player", "StackedWorldModel", "WorldModel", "WorldModelConfig", "autocast", "build_parts",
+           "checkpoint_exists", "get_method", "load_checkpoint", "pad_action", "pick_device", "preprocess",
+           "read_checkpoint_info", "restore_checkpoint", "save_checkpoint", "to_torch"]

@@ -19,7 +19,8 @@ import torch
 
 from learner.action_vae import GUIDANCE, ActionVAE
 from learner.behavior import Actor
-from learner.config import ActionVAEConfig, ActorCriticConfig, WorldModelConfig
+from learner.config import ActionVAEConfig, ActorCriticConfig, ApvConfig, WorldModelConfig
+from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
 
 
@@ -34,6 +35,12 @@ class Method:
     """Trains the action VAE G (Eq. 6-7) and feeds h_G to the actor (Eq. 8)."""
     uniform_weights: bool = False
     """Eq. 3's domain weights fixed at 1/N (the `no_domain_weights` ablation)."""
+    stacked: bool = False
+    """APV's stacked latent model (an action-conditional RSSM on an action-free one, APV Eq. 3-4)."""
+    bonus: bool = False
+    """APV's video-based intrinsic bonus in the reward head's target (APV Eq. 5-6)."""
+    pretrained: bool = False
+    """Starts from a pretrained action-free video model (`train.init_from`, from `vid2act pretrain --action-free`)."""
     doc: str = ""
 
 
@@ -43,6 +50,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                                                           "pretrained-DreamerV2 baseline)"),
     Method("no_domain_weights", teachers=True, guided=True, uniform_weights=True, doc="uniform Eq. 3 weights"),
     Method("no_action_guidance", teachers=True, guided=False, doc="no VAE features for the actor"),
+    Method("apv", teachers=False, guided=False, stacked=True, bonus=True, pretrained=True,
+           doc="APV: action-free video pretraining, the stacked model and the intrinsic bonus"),
+    Method("apv_no_bonus", teachers=False, guided=False, stacked=True, pretrained=True,
+           doc="APV without the intrinsic bonus (APV Fig. 6b)"),
+    Method("apv_no_pretrain", teachers=False, guided=False, stacked=True, bonus=True,
+           doc="APV's stacked model and bonus trained from scratch (APV Fig. 6b)"),
 )}
 
 
@@ -80,10 +93,16 @@ class AgentSpec:
 
     @classmethod
     def create(cls, model: WorldModelConfig, ac: ActorCriticConfig, vae: ActionVAEConfig, *, method: str,
-               image_size: int, action_dim: int, action_width: int, n_domains: int) -> AgentSpec:
-        """The spec of a student on `image_size` frames with `action_dim` actions padded to `action_width`."""
+               image_size: int, action_dim: int, action_width: int, n_domains: int,
+               apv: ApvConfig | None = None) -> AgentSpec:
+        """The spec of a student on `image_size` frames with `action_dim` actions padded to `action_width`; `apv`
+        (resolved for the suite, `ApvConfig.for_suite`) shapes a stacked method's model."""
         uses = get_method(method)
-        return cls(model=model.kwargs(image_size, action_width, reward_head=True), action_dim=action_dim,
+        kwargs = model.kwargs(image_size, action_width, reward_head=True)
+        if uses.stacked:
+            apv = apv or ApvConfig().for_suite("dmc")
+            kwargs.update(concat_embed=apv.concat_embed == "true", af_kl_scale=apv.af_kl_scale)
+        return cls(model=kwargs, action_dim=action_dim,
                    method=method, n_domains=n_domains if uses.teachers else 0, units=ac.units,
                    actor_layers=ac.actor_layers, value_layers=ac.value_layers, vae_latent=vae.latent,
                    vae_hidden=vae.hidden, vae_zero_z=vae.zero_z, vae_mixture=vae.mixture, vae_norm=vae.norm,
@@ -124,8 +143,9 @@ class Parts(NamedTuple):
 
 
 def build_parts(spec: AgentSpec) -> Parts:
-    """World model, actor and (when guided) the action VAE for `spec`: the one builder of Learner and Player."""
-    model = WorldModel(**spec.model)
+    """World model (APV's stacked one for a stacked method), actor and (when guided) the action VAE for `spec`: the
+    one builder of Learner and Player."""
+    model = (StackedWorldModel if spec.uses.stacked else WorldModel)(**spec.model)
     guidance = GUIDANCE if spec.guided else 0
     vae = ActionVAE(model.feature_size, spec.model["action_dim"], spec.n_domains, spec.vae_latent,
                     spec.vae_hidden) if spec.guided else None

@@ -4,13 +4,14 @@
     ActorCriticConfig  behaviour learning in imagination (Eq. 8)
     DistillConfig      domain-selective distillation (Eq. 3-5)
     ActionVAEConfig    the action generator G (Eq. 6-7)
+    ApvConfig          APV's stacked latent model and video-based intrinsic bonus (APV Eq. 3-6)
 
 `deploy/`'s config tree composes these (`model.*`, `ac.*`, `distill.*`, `vae.*`); the parts read them directly, so
 every field here is settable from the command line and nothing is copied or mapped by name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass
@@ -141,6 +142,39 @@ class ActionVAEConfig:
 
 
 @dataclass
+class ApvConfig:
+    """APV (Seo et al., 2022): the stacked latent model (Eq. 3-4) and the intrinsic bonus (Eq. 5-6); the release's
+    settings (younggyoseo/apv, apv_finetuning/configs.yaml) unless said."""
+
+    concat_embed: str = "auto"
+    """The action-conditional posterior reads the action-free state concatenated with the image embedding: `true`,
+    `false`, or `auto` (true on DMC, false on Meta-World: APV's Appendix E and its configs)."""
+    af_kl_scale: float = 0.0
+    """Weight of the action-free model's own KL term while fine-tuning (Eq. 4; APV sets it to 0: the action-free
+    model then moves only through the stacked model's losses)."""
+    beta: float = -1.0
+    """Scale of the normalised intrinsic bonus in the reward head's target r + beta * r_int; < 0 = the suite's (APV:
+    0.1 DMC, 1.0 Meta-World)."""
+    window: int = 5
+    """L: the action-free states average-pooled over L steps before the projection (Eq. 5)."""
+    k: int = 16
+    """r_int is the distance to the k-th nearest neighbour among the queued projections (Eq. 6)."""
+    queue: int = 4096
+    """Most recent projections kept for the k-NN search."""
+    proj_dim: int = 128
+    """Width of the fixed random projection (entries N(0, 1 / proj_dim), the release's)."""
+    norm_momentum: float = 0.99
+    """r_int is divided by a running mean of |r_int| with this momentum (the release's StreamNorm)."""
+
+    def for_suite(self, suite: str) -> ApvConfig:
+        """The settings with `auto` and negative values resolved for `suite` (`dmc`, `metaworld`, `gym`)."""
+        manipulation = suite == "metaworld"
+        concat = {"true": "true", "false": "false"}.get(self.concat_embed, "false" if manipulation else "true")
+        beta = self.beta if self.beta >= 0 else (1.0 if manipulation else 0.1)
+        return replace(self, concat_embed=concat, beta=beta)
+
+
+@dataclass
 class LearnerConfig:
     """The learner's part configs together (composed, not copied, by `deploy/`'s config tree)."""
 
@@ -148,6 +182,7 @@ class LearnerConfig:
     ac: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     vae: ActionVAEConfig = field(default_factory=ActionVAEConfig)
+    apv: ApvConfig = field(default_factory=ApvConfig)
 
     @classmethod
     def from_dict(cls, data: dict | LearnerConfig) -> LearnerConfig:
@@ -155,4 +190,4 @@ class LearnerConfig:
         if isinstance(data, LearnerConfig):
             return data
         return cls(WorldModelConfig(**data["model"]), ActorCriticConfig(**data["ac"]), DistillConfig(**data["distill"]),
-                   ActionVAEConfig(**data["vae"]))
+                   ActionVAEConfig(**data["vae"]), ApvConfig(**data.get("apv", {})))

@@ -24,6 +24,7 @@ from learner.action_vae import actor_guidance
 from learner.agent import AgentSpec, Parts, acting_weights, build_parts
 from learner.batch import pad_action, to_torch
 from learner.behavior import ActorCritic
+from learner.bonus import VideoBonus
 from learner.config import LearnerConfig
 from learner.device import autocast
 from learner.distill import DomainDistiller, RunningWeights
@@ -34,10 +35,12 @@ from learner.optim import DivergenceError, finite_step
 class Learner:
     def __init__(self, spec: AgentSpec | dict, config: LearnerConfig | dict | None = None, teacher_feature: int = 0,
                  source_pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 device: str | torch.device = "cpu", seed: int = 0, domains: list[str] | None = None):
+                 device: str | torch.device = "cpu", seed: int = 0, domains: list[str] | None = None,
+                 suite: str = "dmc"):
         """`teacher_feature`: the teachers' feature size F_s (methods with teachers); `source_pairs`: per source
         domain, (teacher features (M, F_s), actions (M, A)) for G (guided methods), ValueError when missing;
-        `domains`: the source tasks' names, which per-domain metrics carry (default 0..N-1)."""
+        `domains`: the source tasks' names, which per-domain metrics carry (default 0..N-1); `suite`: the target's,
+        which resolves APV's suite-dependent settings (`ApvConfig.for_suite`)."""
         torch.manual_seed(seed)
         self.spec, self.config = AgentSpec.from_dict(spec), LearnerConfig.from_dict(config or LearnerConfig())
         self.device = torch.device(device)
@@ -69,6 +72,9 @@ class Learner:
         self.ac.to(self.device)
         self.generator = torch.Generator().manual_seed(seed)
         self.updates, self.skipped, self.skipped_in_row = 0, 0, 0
+        self.bonus = None  # APV's intrinsic bonus (APV Eq. 5-6), on the action-free model's features
+        if spec.uses.bonus:
+            self.bonus = VideoBonus(self.model.af_rssm.feature_size, cfg.apv.for_suite(suite), seed).to(self.device)
 
     # -- one update (Alg. 1, lines 6-16) ---------------------------------------------------------------------
     def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None, env_steps: int = 0,
@@ -82,7 +88,7 @@ class Learner:
         metrics: dict[str, torch.Tensor] = {}
         weights_NBT = None
         with autocast(self.device):
-            loss, post, wm_metrics = self.model.loss(data)
+            loss, post, wm_metrics = self.model.loss(data, self._reward_target())
             metrics.update({f"train/{k}": v for k, v in wm_metrics.items()})
             if self.distiller is not None:
                 if teacher_NBTF is None:
@@ -110,6 +116,12 @@ class Learner:
         out.update({"train/dominant_domain": float(self.running.dominant()),
                     "train/skipped_updates": float(self.skipped)})
         return out
+
+    def _reward_target(self):
+        """r + beta * r_int for the reward head (APV Eq. 6), or None (the extrinsic reward) without a bonus."""
+        if self.bonus is None:
+            return None
+        return lambda post, reward_BT: self.bonus.reward_target(self.model.af_features(post), reward_BT)
 
     def distill_alpha(self, env_steps: int) -> float:
         """alpha of Eq. 5 at `env_steps`: `distill.alpha`, decayed linearly to 0 over `distill.anneal_steps` (when
@@ -159,9 +171,13 @@ class Learner:
         return guide
 
     def init_world_model(self, directory: str | Path) -> None:
-        """Start the student from the world model of a pretrained (teacher) checkpoint: the pretrained-DreamerV2
-        baseline. Every part but the reward head, which a teacher lacks, must fit exactly; CheckpointError else."""
-        _, tensors = checkpoint.load(directory, hint="pass a teacher directory from `vid2act pretrain`")
+        """Start the student from a pretrained model's checkpoint: a teacher's world model (the pretrained-DreamerV2
+        baseline: every part but the reward head, which a teacher lacks, must fit exactly) or, for APV's stacked
+        model, an action-free video model (its encoder, action-free RSSM and decoder). CheckpointError else."""
+        _, tensors = checkpoint.load(directory, hint="pass a directory from `vid2act pretrain`")
+        if self.spec.uses.stacked:
+            self.model.load_video_model(tensors, str(directory))
+            return
         state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
         try:
             missing, unexpected = self.model.load_state_dict(state, strict=False)
@@ -197,6 +213,8 @@ class Learner:
                  "actor_opt": self.ac.actor_opt, "critic_opt": self.ac.critic_opt}
         if self.distiller is not None:
             parts["distiller"] = self.distiller
+        if self.bonus is not None:
+            parts["bonus"] = self.bonus
         if self.vae is not None:  # `vae` is the G the actor reads (a Player loads it); `vae_live` the trained one
             parts.update(vae=self.guide_vae, vae_opt=self.vae_opt)
             if self.guide_vae is not self.vae:

@@ -37,6 +37,8 @@ STD_ACTS = ("sigmoid2", "softplus")
 
 
 class RSSM(nn.Module):
+    """`action_dim=0` makes the action-free RSSM of APV (Eq. 1-2 there): its dynamics read no action."""
+
     def __init__(self, action_dim: int, embed_size: int, *, stoch: int, discrete: int, deter: int, hidden: int,
                  min_std: float, std_act: str = "softplus"):
         """`std_act`: the Gaussian std's activation, `sigmoid2` (DreamerV2) or `softplus` (the default for models
@@ -48,9 +50,10 @@ class RSSM(nn.Module):
         self.std_act = std_act
         self.stoch_size = stoch * discrete if discrete else stoch
         stats = stoch * discrete if discrete else 2 * stoch
-        # img_in: [z_{t-1}, a_{t-1}] -> hidden, split so the action part is precomputed for all t.
+        # img_in: [z_{t-1}, a_{t-1}] -> hidden, split so the action part is precomputed for all t. An action-free
+        # RSSM (action_dim 0, APV Eq. 1) has no action input at all: h_t = f(h_{t-1}, z_{t-1}).
         self.img_stoch = Linear(self.stoch_size, hidden)
-        self.img_action = Linear(action_dim, hidden, bias=False)
+        self.img_action = Linear(action_dim, hidden, bias=False) if action_dim else None
         self.gru = LayerNormGRUCell(hidden, deter)
         self.img_out = nn.Sequential(Linear(deter, hidden), nn.ELU(), Linear(hidden, stats))
         # obs_in: [h_t, embed_t] -> hidden, split so the embedding part is precomputed for all t.
@@ -97,7 +100,8 @@ class RSSM(nn.Module):
 
     def img_step(self, state: dict[str, torch.Tensor], action_BA: torch.Tensor, sample: bool = True):
         """Dynamics p(s_t | s_{t-1}, a_{t-1}): one prior step, for imagination and open-loop prediction."""
-        x = F.elu(self.img_stoch(state["stoch"]) + self.img_action(action_BA))
+        x = self.img_stoch(state["stoch"])
+        x = F.elu(x if self.img_action is None else x + self.img_action(action_BA))
         deter = self.gru(x, state["deter"])
         return {"deter": deter, **self._dist(self.img_out(deter), sample)}
 
@@ -110,7 +114,7 @@ class RSSM(nn.Module):
         """
         lead, T = embed_BTE.shape[:-2], embed_BTE.shape[-2]  # lead = (B,) or (N, B)
         keep_BT1 = (~is_first_BT.bool()).unsqueeze(-1).to(embed_BTE.dtype)
-        act_BTH = self.img_action(action_BTA * keep_BT1)  # (B, T, hidden), zero where is_first
+        act_BTH = None if self.img_action is None else self.img_action(action_BTA * keep_BT1)  # zero where is_first
         emb_BTH = self.obs_embed(embed_BTE)  # (B, T, hidden)
         if state is None:
             state = self.initial(lead, embed_BTE.device, embed_BTE.dtype)
@@ -118,7 +122,8 @@ class RSSM(nn.Module):
         deters, posts = [], []
         for t in range(T):
             keep = keep_BT1[..., t, :]
-            x = F.elu(self.img_stoch(stoch * keep) + act_BTH[..., t, :])
+            x = self.img_stoch(stoch * keep)
+            x = F.elu(x if act_BTH is None else x + act_BTH[..., t, :])
             deter = self.gru(x, deter * keep)
             post = self._dist(self.obs_out(F.elu(self.obs_deter(deter) + emb_BTH[..., t, :])), sample)
             stoch = post["stoch"]

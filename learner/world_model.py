@@ -5,7 +5,9 @@
     loss, post, metrics = model.loss(batch)          # batch: dict of (B, T, ...) arrays, see learner.batch
     feat_BTF = model.features(post)                  # e_t = concat(stoch, deter)
 
-Teachers are the same class with reward_head=False (Eq. 2); the student has the head (Eq. 5).
+Teachers are the same class with reward_head=False (Eq. 2); the student has the head (Eq. 5). With action_dim=0 it
+is APV's action-free video model (its Eq. 1-2): actions given to it are ignored. APV's stacked student is
+`learner.stacked.StackedWorldModel`, a subclass.
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ from learner.batch import pad_action, postprocess, preprocess, to_torch
 from learner.losses import balanced_kl_loss, image_nll, reward_nll
 from learner.nets import MLP, ConvDecoder, ConvEncoder
 from learner.rssm import RSSM
+
+
+RewardTarget = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict]]
+"""(posterior, extrinsic reward (B, T)) -> (the reward head's target (B, T'), metrics)."""
 
 
 class WorldModel(nn.Module):
@@ -55,7 +61,11 @@ class WorldModel(nn.Module):
 
     def observe(self, embed_BTE, action_BTA, is_first_BT, state=None, sample: bool = True):
         """Posterior and prior over a sequence (Eq. 1); state resets where is_first. Returns (post, prior)."""
-        return self.rssm.observe(embed_BTE, pad_action(action_BTA, self.action_dim), is_first_BT, state, sample)
+        return self.rssm.observe(embed_BTE, self.actions(action_BTA), is_first_BT, state, sample)
+
+    def actions(self, action_BTA: torch.Tensor) -> torch.Tensor:
+        """Actions as the RSSM takes them: zero-padded to `action_dim`, or none at all (width 0) when action-free."""
+        return action_BTA[..., :0] if self.action_dim == 0 else pad_action(action_BTA, self.action_dim)
 
     def features(self, state: dict) -> torch.Tensor:
         """The paper's e_t = concat(stoch, deter), (..., feature_size)."""
@@ -81,18 +91,25 @@ class WorldModel(nn.Module):
 
     def predict(self, start: dict, action_BHA: torch.Tensor, sample: bool = False) -> dict[str, torch.Tensor]:
         """Open-loop prediction: prior states for given actions (B, H, A) from `start` (dict of (B, ...))."""
-        action_BHA = pad_action(action_BHA, self.action_dim)
+        action_BHA = self.actions(action_BHA)
         state, states = start, []
         for t in range(action_BHA.shape[1]):
             state = self.rssm.img_step(state, action_BHA[:, t], sample)
             states.append(state)
         return {k: torch.stack([s[k] for s in states], 1) for k in states[0]}
 
-    def loss(self, batch: dict) -> tuple[torch.Tensor, dict, dict[str, torch.Tensor]]:
+    def kl_loss(self, post: dict, prior: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """kl_scale * the balanced KL of Eq. 2, and its metrics `kl` (the value) and `kl_loss` (before the scale)."""
+        kl_loss, kl = balanced_kl_loss(post, prior, self.kl_balance, self.free_nats)
+        return self.kl_scale * kl_loss, {"kl": kl, "kl_loss": kl_loss.detach()}
+
+    def loss(self, batch: dict, reward_target: RewardTarget | None = None
+             ) -> tuple[torch.Tensor, dict, dict[str, torch.Tensor]]:
         """Eq. 2 (+ the reward NLL of Eq. 5 when the head exists) on one batch of (B, T, ...) arrays.
 
-        loss = image NLL + kl_scale * balanced KL [+ reward_scale * reward NLL]. Returns (loss, post, metrics);
-        metrics are detached scalars.
+        loss = image NLL + kl_scale * balanced KL [+ reward_scale * reward NLL]. `reward_target(post, reward_BT)`
+        -> (target (B, T'), metrics), T' <= T, replaces the reward the head regresses on its first T' steps (APV's
+        intrinsic bonus, Eq. 6 there). Returns (loss, post, metrics); metrics are detached scalars.
         """
         data = to_torch(batch, next(self.parameters()).device)  # no copy for tensors already on the device
         B, T = data["image"].shape[:2]
@@ -102,11 +119,15 @@ class WorldModel(nn.Module):
         feat = self.features(post)
         recon = self.decoder(feat.flatten(0, 1))
         img = image_nll(recon.unflatten(0, (B, T)), target.unflatten(0, (B, T)))
-        kl_loss, kl = balanced_kl_loss(post, prior, self.kl_balance, self.free_nats)
-        loss = img + self.kl_scale * kl_loss
-        metrics = {"image_nll": img.detach(), "kl": kl, "kl_loss": kl_loss.detach()}
+        kl_loss, metrics = self.kl_loss(post, prior)
+        loss = img + kl_loss
+        metrics["image_nll"] = img.detach()
         if self.reward is not None:
-            rew = reward_nll(self.reward(feat).squeeze(-1), data["reward"])
+            target = data["reward"]
+            if reward_target is not None:
+                target, extra = reward_target(post, target)
+                metrics.update(extra)
+            rew = reward_nll(self.reward(feat[:, :target.shape[1]]).squeeze(-1), target)
             loss = loss + self.reward_scale * rew
             metrics["reward_nll"] = rew.detach()
         metrics["loss"] = loss.detach()

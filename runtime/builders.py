@@ -11,15 +11,18 @@ the teacher and source directories, and the `Schedule`: the insert/update arithm
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from actors import EnvWorker, action_dim, check_target, check_task, widest_action
-from learner import AgentSpec, WorldModelConfig, get_method
+from learner import AgentSpec, Method, WorldModelConfig, get_method
 from replay import RateLimiter, RedisReplay, connect
 from runtime.config import RunSettings
-from teachers import teacher_info
+from teachers import ARCH_KEYS, teacher_info
+
+log = logging.getLogger(__name__)
 
 
 class RunError(RuntimeError):
@@ -68,6 +71,8 @@ class RunPlan:
     sources: list[str]
     infos: list[dict]
     schedule: Schedule
+    init_from: str = ""
+    """The pretrained model the student starts from ('' = none): a teacher, or APV's action-free video model."""
 
 
 def _sources(cfg: RunSettings, infos: list[dict]) -> list[str]:
@@ -96,12 +101,45 @@ def plan_run(cfg: RunSettings) -> RunPlan:
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
                            f"({cfg.env.task}): use teachers pretrained on {suite} sources")
-    pretrained = infos or ([teacher_info(cfg.train.init_from)] if cfg.train.init_from else [])
-    # teachers (or the pretrained model) fix the width; otherwise the run's own rule
-    width = pretrained[0]["kwargs"]["action_dim"] if pretrained else action_width(cfg.model, suite, [target])
+    init_from, pretrained = _pretrained(cfg, method, suite)
+    # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
+    fixed = infos or ([pretrained] if pretrained and pretrained["kwargs"]["action_dim"] else [])
+    width = fixed[0]["kwargs"]["action_dim"] if fixed else action_width(cfg.model, suite, [target])
     spec = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method=method.name, image_size=cfg.env.size,
-                            action_dim=action_dim(cfg.env.task), action_width=width, n_domains=len(infos))
-    return RunPlan(spec, teachers if method.teachers else [], _sources(cfg, infos), infos, Schedule.of(cfg))
+                            action_dim=action_dim(cfg.env.task), action_width=width, n_domains=len(infos),
+                            apv=cfg.learner.apv.for_suite(suite))
+    return RunPlan(spec, teachers if method.teachers else [], _sources(cfg, infos), infos, Schedule.of(cfg), init_from)
+
+
+def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict | None]:
+    """(`train.init_from` as the method uses it, its checkpoint sidecar): APV's methods need an action-free video
+    model (`apv_no_pretrain` ignores one), the others take a teacher; RunError naming the fix otherwise."""
+    directory = cfg.train.init_from
+    if method.pretrained and not directory:
+        raise RunError(f"method {method.name} starts from a pretrained action-free video model: pass --pretrained DIR "
+                       f"(from `vid2act pretrain --action-free --dataset d1,d2,... --out DIR`)")
+    if method.stacked and not method.pretrained:
+        if directory:
+            log.warning("method %s trains from scratch: train.init_from %s is not used", method.name, directory)
+        return "", None
+    if not directory:
+        return "", None
+    info = teacher_info(directory)
+    action_free = info["kwargs"]["action_dim"] == 0
+    if action_free != method.stacked:
+        held = "an action-free video model" if action_free else "a teacher world model (with actions)"
+        wants = ("`vid2act pretrain --action-free` makes one" if method.stacked else
+                 "use --method apv for an action-free model")
+        raise RunError(f"{directory} holds {held}, which method {method.name} cannot start from; {wants}")
+    if info.get("suite") != suite:
+        raise RunError(f"{directory} was pretrained on {info.get('suite')} videos, not on the target's suite {suite}")
+    here = cfg.model.kwargs(cfg.env.size, 0, reward_head=False)
+    diff = {k: (info["kwargs"][k], here[k]) for k in ARCH_KEYS if info["kwargs"][k] != here[k]}
+    if diff:
+        raise RunError(f"{directory} was pretrained with other sizes than this run's: "
+                       + ", ".join(f"{k} {a} there vs {b} here" for k, (a, b) in diff.items())
+                       + "; train with the model config it was pretrained with")
+    return directory, info
 
 
 def learner_args(cfg: RunSettings, plan: RunPlan, url: str) -> dict:
@@ -111,7 +149,7 @@ def learner_args(cfg: RunSettings, plan: RunPlan, url: str) -> dict:
                 capacity=r.capacity, batch=r.batch, seq_len=r.seq_len, prefetch=r.prefetch,
                 teacher_dirs=plan.teachers, source_dirs=plan.sources,
                 checkpoint_dir=str(Path(cfg.logdir) / "checkpoint"), device=cfg.device, seed=cfg.seed,
-                init_from=cfg.train.init_from, threads=cfg.train.learner_threads)
+                init_from=plan.init_from, threads=cfg.train.learner_threads, suite=check_task(cfg.env.task)[0])
 
 
 class ReplayEnvWorker(EnvWorker):

@@ -18,7 +18,8 @@ def split_csv(text: str) -> list[str]:
 @dataclass
 class TrainConfig:
     method: str = "vid2act"
-    """`vid2act`, `dreamerv2`, `no_domain_weights` or `no_action_guidance` (learner.METHODS)."""
+    """`vid2act`, `dreamerv2`, `no_domain_weights`, `no_action_guidance`, `apv`, `apv_no_bonus` or `apv_no_pretrain`
+    (learner.METHODS)."""
     teachers: str = ""
     """Comma-separated teacher directories."""
     sources: str = ""
@@ -26,7 +27,8 @@ class TrainConfig:
     teacher_actors: int = 1
     """Ray actors serving the frozen teachers, each a group of them (0 = in the learner's own process)."""
     init_from: str = ""
-    """A pretrained world model (a teacher directory) to start the student from: the pretrained-DreamerV2 baseline."""
+    """A pretrained model to start the student from (`--pretrained`, `--init-from`): a teacher directory for the
+    pretrained-DreamerV2 baseline, an action-free video model (`vid2act pretrain --action-free`) for APV."""
     steps: int = 100_000
     """Env steps (after action repeat) to train for."""
     minutes: float = 0.0

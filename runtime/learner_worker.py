@@ -42,7 +42,7 @@ class LearnerWorker:
     def __init__(self, spec: dict, config: dict, *, replay_url: str, capacity: int, batch: int, seq_len: int,
                  prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
                  teachers: Teachers | None = None, device: str = "cpu", seed: int = 0, init_from: str = "",
-                 threads: int = 0):
+                 threads: int = 0, suite: str = "dmc"):
         from learner import Learner  # the training code: loaded where training happens
 
         self.spec = AgentSpec.from_dict(spec)
@@ -60,7 +60,7 @@ class LearnerWorker:
             if self.spec.guided:
                 pairs = [teachers.source_pairs(i, d, config.vae.source_steps, seed) for i, d in enumerate(source_dirs)]
         self.teachers = teachers if self.spec.teachers else None
-        self.learner = Learner(self.spec, config, feature, pairs, self.device, seed, domains=domains)
+        self.learner = Learner(self.spec, config, feature, pairs, self.device, seed, domains=domains, suite=suite)
         self.replay = RedisReplay(connect(replay_url), capacity)
         self.sampler = Sampler(self.replay, batch, seq_len, seed=seed, prefetch=prefetch)
         self.env_steps = 0
@@ -70,7 +70,7 @@ class LearnerWorker:
             self.env_steps = int(self.learner.restore(self.checkpoint_dir).get("env_steps", 0))
             log.info("learner resumed from %s at update %d (env step %d)", self.checkpoint_dir, self.learner.updates,
                      self.env_steps)
-        elif init_from:  # the pretrained-DreamerV2 baseline: start from a pretrained world model
+        elif init_from:  # pretrained-DreamerV2 (a teacher's world model) or APV (an action-free video model)
             self.learner.init_world_model(init_from)
             log.info("student world model initialised from %s", init_from)
 

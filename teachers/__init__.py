@@ -17,12 +17,13 @@ Interface:
     LocalTeachers(pool)                   the protocol in the caller's process
     TeacherService(dirs, device)          the protocol speaking numpy: the body of a teacher actor
     BATCH_KEYS                            the batch fields teachers read
+    ARCH_KEYS                             the WorldModel kwargs that fix a model's features (sizes)
 """
 from teachers.config import TeacherConfig
-from teachers.pool import TeacherPool, load_teacher
+from teachers.pool import ARCH_KEYS, TeacherPool, load_teacher
 from teachers.pretrain import Pretrainer
 from teachers.report import openloop_video, write_report
 from teachers.service import BATCH_KEYS, LocalTeachers, Teachers, TeacherService, domain_names, teacher_info
 
-__all__ = ["BATCH_KEYS", "LocalTeachers", "Pretrainer", "TeacherConfig", "TeacherPool", "TeacherService", "Teachers",
-           "domain_names", "load_teacher", "openloop_video", "teacher_info", "write_report"]
+__all__ = ["ARCH_KEYS", "BATCH_KEYS", "LocalTeachers", "Pretrainer", "TeacherConfig", "TeacherPool", "TeacherService",
+           "Teachers", "domain_names", "load_teacher", "openloop_video", "teacher_info", "write_report"]

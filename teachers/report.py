@@ -46,9 +46,11 @@ def openloop_video(model: WorldModel, sequence: dict, context: int = 5) -> np.nd
     return (np.concatenate([truth, pred, np.abs(truth - pred)], 2) * 255).round().astype(np.uint8)
 
 
-def strip(truth: np.ndarray, pred: np.ndarray, context: int, out: Path, title: str, every: int = 1) -> Path:
+def strip(truth: np.ndarray, pred: np.ndarray, context: int, out: Path, title: str, every: int = 1,
+          actions: bool = True) -> Path:
     """The labelled strip: rows truth / model / |error| over time (every `every`-th frame), a line where the
-    context (posterior reconstructions) ends and the open-loop prediction begins."""
+    context (posterior reconstructions) ends and the open-loop prediction begins; `actions=False` for an
+    action-free model (its prediction reads no actions)."""
     frames = np.arange(0, len(truth), every)
     rows = [np.concatenate(list(x[frames]), 1) for x in (truth, pred, np.abs(truth - pred))]
     size = truth.shape[1]
@@ -60,8 +62,8 @@ def strip(truth: np.ndarray, pred: np.ndarray, context: int, out: Path, title: s
     ax.set_yticks([size * 0.5, size * 1.5, size * 2.5], ["truth", "model", "|error|"])
     ticks = np.arange(0, len(frames), max(1, len(frames) // 10))
     ax.set_xticks(ticks * size + size / 2, [str(int(frames[t])) for t in ticks], fontsize=7)
-    ax.set_xlabel(f"frame (first {context} filtered by the posterior, the rest predicted from actions alone)",
-                  fontsize=8)
+    rest = "predicted from actions alone" if actions else "predicted by the action-free dynamics, no actions"
+    ax.set_xlabel(f"frame (first {context} filtered by the posterior, the rest {rest})", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -89,7 +91,8 @@ def write_report(model: WorldModel, episodes: list[dict], out: str | Path, conte
               "mse": mse_H.tolist(), "psnr": psnr_H.tolist(),
               "mse_mean": float(mse_H.mean()), "psnr_mean": float(psnr_H.mean())}
     (out / "openloop.json").write_text(json.dumps(result, indent=1))
-    strip(*pairs[0], context, out / "openloop.png", f"{title}: first episode (of {len(episodes)})")
+    strip(*pairs[0], context, out / "openloop.png", f"{title}: first episode (of {len(episodes)})",
+          actions=model.action_dim > 0)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     steps = np.arange(1, horizon + 1)
     axes[0].plot(steps, mse_H)
