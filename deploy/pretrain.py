@@ -25,18 +25,19 @@ from teachers import Pretrainer, write_report
 def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, action_free: bool = False) -> dict:
     """Train (or resume) the teacher of `dataset` (or, `action_free`, the video model of the comma-separated
     datasets) into `out`; write its report; return a summary."""
-    readers = [DatasetReader(d, skip_corrupt=skip_corrupt) for d in split_csv(dataset)]
+    paths = split_csv(str(dataset))
+    readers = [DatasetReader(d, skip_corrupt=skip_corrupt) for d in paths]
     if len(readers) != 1 and not action_free:
         raise ConfigError(f"a teacher learns one source dataset, got {len(readers)}: pass one --dataset, or "
                           f"--action-free to pool several into APV's action-free video model")
-    for reader, path in zip(readers, split_csv(dataset)):
+    for reader, path in zip(readers, paths):
         if reader.meta.get("size", cfg.env.size) != cfg.env.size:
             raise ConfigError(f"config env.size: {cfg.env.size} but dataset {path} holds {reader.meta['size']}x"
                               f"{reader.meta['size']} frames; pass env.size={reader.meta['size']}")
     suites = sorted({r.meta["suite"] for r in readers})
     if len(suites) != 1:
         raise ConfigError(f"datasets of one suite only, got {', '.join(suites)}: a model predicts one suite's frames")
-    info, episodes, width = (_video_data if action_free else _teacher_data)(cfg, readers, dataset)
+    info, episodes, width = (_video_data if action_free else _teacher_data)(cfg, readers, paths)
     kwargs = cfg.model.kwargs(cfg.env.size, width, reward_head=False)
     out = Path(out)
     if checkpoint_exists(out):
@@ -55,7 +56,7 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, ac
             "openloop_psnr": round(report["psnr_mean"], 2)}
 
 
-def _teacher_data(cfg: Config, readers: list[DatasetReader], dataset: str) -> tuple[dict, list[dict], int]:
+def _teacher_data(cfg: Config, readers: list[DatasetReader], paths: list[str]) -> tuple[dict, list[dict], int]:
     """One source's episodes, its sidecar info and the run's action width."""
     reader = readers[0]
     meta = reader.meta
@@ -67,18 +68,18 @@ def _teacher_data(cfg: Config, readers: list[DatasetReader], dataset: str) -> tu
         raise ConfigError(f"config model.action_pad: {width} is narrower than the dataset's {meta['action_dim']}-d "
                           f"actions; raise it or leave it 0")
     info = {"suite": meta["suite"], "task": meta["task"], "action_dim": meta["action_dim"],
-            "manifest_hash": reader.manifest_hash(), "dataset": str(Path(dataset).resolve())}
+            "manifest_hash": reader.manifest_hash(), "dataset": str(Path(paths[0]).resolve())}
     return info, [ep for ep, _ in reader.load_all()], width
 
 
-def _video_data(cfg: Config, readers: list[DatasetReader], dataset: str) -> tuple[dict, list[dict], int]:
+def _video_data(cfg: Config, readers: list[DatasetReader], paths: list[str]) -> tuple[dict, list[dict], int]:
     """Every source's frames without actions, interleaved (so the held-out episodes span the sources)."""
     per_source = [[{**ep, "action": ep["action"][:, :0]} for ep, _ in r.load_all()] for r in readers]
     episodes = [ep for group in itertools.zip_longest(*per_source) for ep in group if ep is not None]
     hashes = ",".join(r.manifest_hash() for r in readers)
     info = {"suite": readers[0].meta["suite"], "task": ",".join(r.meta["task"] for r in readers), "action_dim": 0,
             "action_free": True, "manifest_hash": hashlib.sha256(hashes.encode()).hexdigest(),
-            "dataset": ",".join(str(Path(d).resolve()) for d in split_csv(dataset))}
+            "dataset": ",".join(str(Path(d).resolve()) for d in paths)}
     return info, episodes, 0
 
 

@@ -114,8 +114,8 @@ class Driver:
         poll, stall, deadline = Clock(0.5), Clock(STALL_WARNING_S), Deadline(60 * t.minutes)
         wanted = t.num_actors
         stall.reset()
-        log.info("train: %s on %s, %d teachers, %d env workers", t.method, self.cfg.env.task, len(self.plan.teachers),
-                 wanted)
+        log.info("train: %s on %s, %d teachers, %d env workers%s", t.method, self.cfg.env.task, len(self.plan.teachers),
+                 wanted, f", the student initialised from {self.plan.init_from}" if self.plan.init_from else "")
         while True:
             done = self.env_steps() >= t.steps or deadline.passed()
             if done and self.learner_job is None:

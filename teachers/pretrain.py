@@ -102,7 +102,8 @@ class Pretrainer:
     def run(self) -> dict[str, float]:
         """Train until `steps`, logging every `log_every` and checkpointing every `checkpoint_every` and at the end."""
         writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
-        bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"teacher {self.info.get('task', '')}",
+        kind = "video model" if self.info.get("action_free") else "teacher"
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"{kind} {self.info.get('task', '')}",
                    disable=not self.progress, dynamic_ncols=True)
         metrics: dict[str, float] = {}
         tick, ticked = time.perf_counter(), self.step

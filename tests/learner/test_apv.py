@@ -55,7 +55,7 @@ def test_the_stacked_model_per_preset_adds_one_action_free_rssm(preset):
     plain = WorldModel(**cfg.model.kwargs(64, WIDTH, reward_head=True))
     kwargs = spec(model=cfg.model).model
     stacked = StackedWorldModel(**{**kwargs, "image_size": 64})
-    m, embed = cfg.model, plain.encoder.embed_size
+    m = cfg.model
     assert stacked.af_rssm.img_action is None and stacked.rssm.img_action is not None
     assert stacked.af_rssm.deter == stacked.rssm.deter == m.deter and stacked.feature_size == plain.feature_size
     if preset == "paper_apv":
