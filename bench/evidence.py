@@ -4,6 +4,7 @@
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py e3 [--sources runs/sources] [--steps 40000]
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py e4          # ablations of vid2act_stable, seeds 0,1
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py e5          # dreamerv2 seed 3 with faults at 1/3 and 2/3
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py apv         # APV (issue 15) on the same target, seeds, budget
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary [--out docs/results/evidence-walker_stand]
 
 E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
@@ -11,7 +12,8 @@ E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stabl
 both are Ray Tune sweeps (`<work>/e3`, `<work>/e4`): every finished trial's curve is kept, a re-run resumes the
 unfinished ones from their checkpoints, so each part can run in a later session. E5: one more dreamerv2 seed
 trained with `bench/faults.py`'s fault round (corrupt payload, kill -9 of an env actor, redis-server and the
-learner) at one third and two thirds of its budget (rounds already done are not repeated on resume).
+learner) at one third and two thirds of its budget (rounds already done are not repeated on resume). `apv`: APV from
+the action-free video model of `bench/sources.sh` (`<sources>/apv-video`), seeds 0,1,2, the same runs' settings.
 
 `summary` pools every finished run: IQM of the final eval return (last fifth of the budget) with 95% stratified
 bootstrap CIs and P(improvement) over dreamerv2 (rliable, deploy/stats.py), the eval curves, per-seed JSON, and the
@@ -39,6 +41,8 @@ RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200
        "vae.hidden=256", "replay.capacity=200000", "train.eval_every=4000", "train.eval_episodes=5"]
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
 E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
+APV = ["apv"]
+PARTS = ("e3", "e4", "e5", "apv")
 
 
 def common(args) -> list[str]:
@@ -51,8 +55,9 @@ def common(args) -> list[str]:
 def sweep(args, part: str, variants: list[str], seeds: str) -> int:
     cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", TARGET, "--seeds", seeds,
            "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1", *common(args)]
+    video = Path(args.sources).resolve() / "apv-video"
     for name in variants:
-        cmd += ["--variant", name]
+        cmd += ["--variant", name, *([f"train.init_from={video}"] if name.startswith("apv") else [])]
     print("$", " ".join(cmd[2:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
 
@@ -88,7 +93,7 @@ def summary(args) -> int:
     from deploy.stats import aggregate, eval_curves
 
     work, out = Path(args.work), Path(args.out)
-    runs = sorted(p.parent for part in ("e3", "e4", "e5") for p in (work / part).glob("*/metrics.jsonl"))
+    runs = sorted(p.parent for part in PARTS for p in (work / part).glob("*/metrics.jsonl"))
     if not runs:
         print(f"no finished runs under {work}: run e3 first")
         return 1
@@ -113,7 +118,7 @@ def summary(args) -> int:
     if base not in table:
         print("no dreamerv2 runs yet: no ratio")
         return 1
-    for label in (f"{base.rsplit('-', 1)[0]}-vid2act", f"{base.rsplit('-', 1)[0]}-vid2act_stable"):
+    for label in (f"{base.rsplit('-', 1)[0]}-{name}" for name in ("apv", "vid2act", "vid2act_stable")):
         if label in table:
             ratio = table[label]["iqm"] / max(table[base]["iqm"], 1e-9)
             if label.endswith("stable"):
@@ -126,7 +131,7 @@ def summary(args) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["e3", "e4", "e5", "summary"])
+    parser.add_argument("part", choices=[*PARTS, "summary"])
     parser.add_argument("--sources", default="runs/sources", help="ROOT of bench/sources.sh")
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, default=40_000, help="env steps per run")
@@ -136,6 +141,8 @@ def main() -> int:
         return sweep(args, "e3", E3, "0,1,2")
     if args.part == "e4":
         return sweep(args, "e4", E4, "0,1")
+    if args.part == "apv":
+        return sweep(args, "apv", APV, "0,1,2")
     return faulted(args) if args.part == "e5" else summary(args)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The DMC sources of issue 13's experiments (E1-E4): SAC behaviour agents, medium/expert episode datasets, one
-# pretrained teacher per source (Eq. 2). Resumable: a finished agent is skipped, `collect` keeps the episodes it
+# pretrained teacher per source (Eq. 2), and APV's action-free video model on all four sources' frames. Resumable: a finished agent is skipped, `collect` keeps the episodes it
 # already has, `pretrain` resumes from its checkpoint (so TEACHER_STEPS can grow in later parts). Two jobs at a
 # time, each on one torch thread (a 2-core machine).
 #
@@ -41,7 +41,12 @@ teacher() {  # task
 (behaviour cheetah_run 60000 150 300 && behaviour hopper_stand 40000 150 400) &
 wait
 for task in walker_walk walker_run cheetah_run hopper_stand; do source_data "$task"; done
-(teacher walker_walk && teacher walker_run) &
+video_model() {  # APV's action-free model (APV Eq. 1-2) on every source's frames, actions dropped
+  "${VID2ACT[@]}" pretrain --action-free --dataset "$ROOT/data/walker_walk,$ROOT/data/walker_run,$ROOT/data/cheetah_run,$ROOT/data/hopper_stand" \
+    --out "$ROOT/apv-video" --steps "$STEPS" >> "$ROOT/logs/pretrain-apv-video.log" 2>&1
+}
+
+(teacher walker_walk && teacher walker_run && video_model) &
 (teacher cheetah_run && teacher hopper_stand) &
 wait
-echo "sources ready: $ROOT/teachers/{walker_walk,walker_run,cheetah_run,hopper_stand} ($STEPS teacher steps)"
+echo "sources ready: $ROOT/teachers/{walker_walk,walker_run,cheetah_run,hopper_stand}, $ROOT/apv-video ($STEPS steps)"
