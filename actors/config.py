@@ -21,11 +21,18 @@ class EnvConfig:
     """Camera name or id; empty = the suite's default (DMC per-domain, Meta-World `corner`)."""
     render_mode: str = "fast"
     """`fast` (reused renderer, no shadows/reflections) or `faithful` (the suite's own look). Use one for all data."""
+    goal: bool = False
+    """Goal-conditioned episodes: each observation carries the goal image of its episode (Meta-World's scripted
+    expert from the same seed, rolled out to success; PVDR)."""
+    success_reward: float = 0.0
+    """> 0: a sparse reward, this value when the task first succeeds in an episode, in place of the suite's dense
+    reward (PVDR: 60 on Meta-World); 0 = the suite's reward."""
 
     def kwargs(self) -> dict:
         """`make_env` keyword arguments (everything but the task and the seed)."""
         return {"size": self.size, "action_repeat": self.action_repeat, "time_limit": self.time_limit,
-                "camera": self.camera, "render_mode": self.render_mode}
+                "camera": self.camera, "render_mode": self.render_mode, "goal": self.goal,
+                "success_reward": self.success_reward}
 
     @property
     def repeat(self) -> int:

@@ -249,12 +249,20 @@ class StateEnv(_TaskEnv):
 
 
 def make_env(task: str, *, size: int = 64, action_repeat: int = 0, time_limit: int = 0, camera: str = "",
-             render_mode: str = "fast", seed: int | None = None) -> SuiteEnv:
-    """An image env for `suite/name`; 0 or "" picks the suite default (see DEFAULTS, DMC_CAMERAS)."""
+             render_mode: str = "fast", seed: int | None = None, goal: bool = False,
+             success_reward: float = 0.0) -> SuiteEnv:
+    """An image env for `suite/name`; 0 or "" picks the suite default (see DEFAULTS, DMC_CAMERAS). `goal`: each
+    observation carries its episode's goal image (Meta-World only); `success_reward` > 0: a sparse reward in place
+    of the suite's (actors.goals: GoalEnv, SparseRewardEnv)."""
     if render_mode not in ("fast", "faithful"):
         raise ValueError(f"render_mode {render_mode!r} is not `fast` or `faithful`")
-    return SuiteEnv(task, size=size, action_repeat=action_repeat, time_limit=time_limit, camera=str(camera),
-                    render_mode=render_mode, seed=seed)
+    kwargs = dict(size=size, action_repeat=action_repeat, time_limit=time_limit, camera=str(camera),
+                  render_mode=render_mode, seed=seed)
+    if goal or success_reward:
+        from actors.goals import GoalEnv, SparseRewardEnv  # they build on SuiteEnv (this module)
+
+        return (GoalEnv if goal else SparseRewardEnv)(task, success_reward=success_reward, **kwargs)
+    return SuiteEnv(task, **kwargs)
 
 
 def check_target(task: str, size: int = 64) -> None:

@@ -40,11 +40,14 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         [],
     ),
     "pretrain": (
-        "pretrain a frozen teacher world model on one source dataset (Eq. 2), or APV's action-free video model",
+        "pretrain a frozen teacher world model on one source dataset (Eq. 2), APV's action-free video model or PVDR's "
+        "video models",
         {"--seed": "seed", "--device": "device", "--steps": "teacher.steps"},
         [("--dataset", {"required": True, "help": "source dataset directory (comma-separated with --action-free)"}),
          ("--action-free", {"action": "store_true", "help": "APV's action-free video model on the frames of every "
                                                             "--dataset pooled, actions ignored (APV Eq. 1-2)"}),
+         ("--pvdr", {"action": "store_true", "help": "PVDR's tokenizer and visual dynamics CVAE on the frames of "
+                                                     "every --dataset pooled (PVDR Eq. 1)"}),
          ("--out", {"required": True, "help": "teacher directory to write"}),
          ("--skip-corrupt", {"action": "store_true", "help": "skip corrupt episode files with a warning"})],
     ),

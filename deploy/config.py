@@ -33,6 +33,7 @@ from learner import (
     LearnerConfig,
     WorldModelConfig,
 )
+from learner import PvdrConfig
 from replay import ReplayConfig, mask_url
 from runtime import Schedule, TrainConfig
 from teachers import TeacherConfig
@@ -77,6 +78,7 @@ class Config:
     distill: DistillConfig = field(default_factory=DistillConfig)
     vae: ActionVAEConfig = field(default_factory=ActionVAEConfig)
     apv: ApvConfig = field(default_factory=ApvConfig)
+    pvdr: PvdrConfig = field(default_factory=PvdrConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

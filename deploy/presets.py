@@ -21,6 +21,9 @@ PRESETS: dict[str, dict[str, object]] = {
         "train.steps": 400, "train.prefill": 200, "train.first_updates": 2, "ac.horizon": 5,
         "train.num_actors": 1, "train.sync_every": 2, "vae.hidden": 32,
         "train.eval_episodes": 1, "train.eval_every": 200, "train.checkpoint_every": 5,
+        "pvdr.grid": 4, "pvdr.codebook": 32, "pvdr.code_dim": 8, "pvdr.channels": 8, "pvdr.z_dim": 4, "pvdr.dim": 16,
+        "pvdr.heads": 2, "pvdr.encoder_depth": 1, "pvdr.prior_depth": 1, "pvdr.decoder_depth": 1, "pvdr.window": 2,
+        "pvdr.future": 3, "pvdr.candidates": 4, "pvdr.tokenizer_steps": 20, "pvdr.steps": 20, "pvdr.batch": 4,
         "logdir": "runs/smoke",
     },
     # The config defaults are the `cpu` preset: ~20x cheaper per update than `paper`.
@@ -32,6 +35,10 @@ PRESETS: dict[str, dict[str, object]] = {
         "teacher.steps": 200_000, "teacher.batch": 50,
         "replay.batch": 50, "replay.seq_len": 50, "replay.capacity": 2_000_000,
         "train.steps": 400_000, "train.num_actors": 4, "train.sync_every": 100, "logdir": "runs/paper",
+        # PVDR's Tables 1-2 (its tokens come from a VQGAN at 128x128; here the same 16x16 grid over 64x64 frames)
+        "pvdr.grid": 16, "pvdr.code_dim": 256, "pvdr.channels": 128, "pvdr.z_dim": 32, "pvdr.dim": 512,
+        "pvdr.encoder_depth": 6, "pvdr.prior_depth": 6, "pvdr.decoder_depth": 3, "pvdr.align_depth": 3,
+        "pvdr.tokenizer_steps": 100_000, "pvdr.steps": 350_000, "pvdr.batch": 64,
     },
 }
 # APV's sizes (its DreamerV2 and APV alike): the deterministic state and the RSSM's hidden layer 200 -> 1024.

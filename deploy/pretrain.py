@@ -1,6 +1,8 @@
 """`vid2act pretrain --dataset <source dataset> --out <teacher dir>`: one teacher F^i on one source D_i (Eq. 2).
 `vid2act pretrain --action-free --dataset d1,d2,... --out DIR`: APV's action-free video model (APV Eq. 1-2) on the
 frames of every source pooled (their actions ignored), the model `train --method apv --pretrained DIR` starts from.
+`vid2act pretrain --pvdr --dataset d1,d2,... --out DIR`: PVDR's tokenizer and visual dynamics CVAE (PVDR Eq. 1) on
+the same pooled frames.
 
 Trains (resuming from `out` if a checkpoint is there), writes the open-loop quality report to `out/report`, saves
 the resolved config beside it and prints a summary. Action width: `model.action_pad`, else the widest action among
@@ -19,24 +21,16 @@ from actors import check_task
 from learner import checkpoint_exists
 from replay import DatasetReader
 from runtime import action_width, split_csv
-from teachers import Pretrainer, write_report
+from teachers import Pretrainer, PvdrPretrainer, write_report
 
 
 def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, action_free: bool = False) -> dict:
     """Train (or resume) the teacher of `dataset` (or, `action_free`, the video model of the comma-separated
     datasets) into `out`; write its report; return a summary."""
-    paths = split_csv(str(dataset))
-    readers = [DatasetReader(d, skip_corrupt=skip_corrupt) for d in paths]
+    readers, paths = _readers(cfg, dataset, skip_corrupt)
     if len(readers) != 1 and not action_free:
         raise ConfigError(f"a teacher learns one source dataset, got {len(readers)}: pass one --dataset, or "
                           f"--action-free to pool several into APV's action-free video model")
-    for reader, path in zip(readers, paths):
-        if reader.meta.get("size", cfg.env.size) != cfg.env.size:
-            raise ConfigError(f"config env.size: {cfg.env.size} but dataset {path} holds {reader.meta['size']}x"
-                              f"{reader.meta['size']} frames; pass env.size={reader.meta['size']}")
-    suites = sorted({r.meta["suite"] for r in readers})
-    if len(suites) != 1:
-        raise ConfigError(f"datasets of one suite only, got {', '.join(suites)}: a model predicts one suite's frames")
     info, episodes, width = (_video_data if action_free else _teacher_data)(cfg, readers, paths)
     kwargs = cfg.model.kwargs(cfg.env.size, width, reward_head=False)
     out = Path(out)
@@ -54,6 +48,39 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, ac
             "episodes": len(episodes), "action_width": width, "feature_size": trainer.model.feature_size,
             **{k: round(v, 4) for k, v in metrics.items()}, "openloop_mse": round(report["mse_mean"], 5),
             "openloop_psnr": round(report["psnr_mean"], 2)}
+
+
+def pretrain_pvdr(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False) -> dict:
+    """PVDR's tokenizer, then its visual dynamics CVAE (PVDR Eq. 1), on the frames of the comma-separated datasets,
+    into `out` (resumed when it holds a checkpoint); the snippet report into `out/report`; returns a summary."""
+    readers, paths = _readers(cfg, dataset, skip_corrupt)
+    info, episodes, _ = _video_data(cfg, readers, paths)
+    out = Path(out)
+    if checkpoint_exists(out):
+        check_resume(cfg, out)
+    trainer = PvdrPretrainer(out, episodes, info, cfg.pvdr, image_size=cfg.env.size, heldout=cfg.teacher.heldout,
+                             device=cfg.device, seed=cfg.seed, config=public_dict(cfg))
+    start = trainer.step
+    metrics = trainer.run()
+    report = trainer.report(out / "report")
+    save_config(cfg, out)
+    return {"pvdr video models": f"{info['suite']}/{info['task']}", "out": str(out), "steps": trainer.step,
+            "tokenizer_steps": trainer.tokenizer_step, "resumed_from": start, "episodes": len(episodes),
+            **{k: round(v, 4) for k, v in metrics.items()}, **{f"report/{k}": round(v, 4) for k, v in report.items()}}
+
+
+def _readers(cfg: Config, dataset: str, skip_corrupt: bool) -> tuple[list[DatasetReader], list[str]]:
+    """The comma-separated datasets' readers, checked: frames of `env.size`, one suite."""
+    paths = split_csv(str(dataset))
+    readers = [DatasetReader(d, skip_corrupt=skip_corrupt) for d in paths]
+    for reader, path in zip(readers, paths):
+        if reader.meta.get("size", cfg.env.size) != cfg.env.size:
+            raise ConfigError(f"config env.size: {cfg.env.size} but dataset {path} holds {reader.meta['size']}x"
+                              f"{reader.meta['size']} frames; pass env.size={reader.meta['size']}")
+    suites = sorted({r.meta["suite"] for r in readers})
+    if len(suites) != 1:
+        raise ConfigError(f"datasets of one suite only, got {', '.join(suites)}: a model predicts one suite's frames")
+    return readers, paths
 
 
 def _teacher_data(cfg: Config, readers: list[DatasetReader], paths: list[str]) -> tuple[dict, list[dict], int]:
@@ -84,5 +111,9 @@ def _video_data(cfg: Config, readers: list[DatasetReader], paths: list[str]) -> 
 
 
 def run(cfg: Config, args) -> int:
-    print(json.dumps(pretrain(cfg, args.dataset, args.out, args.skip_corrupt, args.action_free), indent=1))
+    if args.pvdr and args.action_free:
+        raise ConfigError("--pvdr and --action-free pretrain different models: pass one")
+    summary = pretrain_pvdr(cfg, args.dataset, args.out, args.skip_corrupt) if args.pvdr else \
+        pretrain(cfg, args.dataset, args.out, args.skip_corrupt, args.action_free)
+    print(json.dumps(summary, indent=1))
     return 0

@@ -17,6 +17,10 @@ POSITIVE = (
     "teacher.checkpoint_every", "replay.capacity", "replay.batch", "replay.prefetch", "train.steps",
     "train.train_every", "train.num_actors", "train.envs_per_actor", "train.env_chunk", "train.sync_every",
     "train.eval_episodes", "train.checkpoint_every", "apv.window", "apv.k", "apv.queue", "apv.proj_dim",
+    "pvdr.grid", "pvdr.codebook", "pvdr.code_dim", "pvdr.channels", "pvdr.context", "pvdr.future", "pvdr.z_dim",
+    "pvdr.dim", "pvdr.heads", "pvdr.encoder_depth", "pvdr.prior_depth", "pvdr.decoder_depth", "pvdr.align_depth",
+    "pvdr.window", "pvdr.candidates", "pvdr.batch", "pvdr.lr", "pvdr.finetune_lr", "pvdr.actor_lr",
+    "pvdr.critic_lr", "pvdr.ppo_clip", "pvdr.max_grad_norm",
 )
 """Keys whose value must be > 0 (sizes, counts, rates)."""
 
@@ -25,5 +29,6 @@ NON_NEGATIVE = (
     "distill.anneal_steps", "vae.slow_every", "teacher.steps", "teacher.heldout", "replay.samples_per_insert",
     "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
     "train.learner_restarts", "train.eval_every", "collect.medium_noise", "apv.af_kl_scale",
+    "pvdr.lambda1", "pvdr.lambda2", "pvdr.lambda3", "pvdr.tokenizer_steps", "pvdr.steps", "pvdr.ppo_entropy",
 )
 """Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""

@@ -19,6 +19,8 @@ Models and helpers:
         on an action-free one (`af_*` state keys); .load_video_model(tensors, source);  WorldModel(action_dim=0) is
         APV's action-free video model
     VideoBonus (learner/bonus.py)        APV's intrinsic bonus (APV Eq. 5-6), the learner's own part
+    learner.pvdr                         PVDR's models: PvdrConfig, Tokenizer, VisualDynamicsModel (Eq. 1), planning
+                                         (Eq. 2), the alignment module with torchrl's PPO (Eq. 5-6)
     pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC), pick_device(name), autocast(device)
     save_checkpoint / load_checkpoint / read_checkpoint_info / restore_checkpoint / checkpoint_exists,
     CheckpointError, CHECKPOINT_SIDECAR; DivergenceError (non-finite training, never broadcast or saved)
@@ -43,6 +45,7 @@ from learner.config import (
 from learner.device import autocast, pick_device
 from learner.optim import DivergenceError
 from learner.player import Player
+from learner.pvdr import PvdrConfig, Tokenizer, VisualDynamicsModel
 from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
 
@@ -58,6 +61,7 @@ def __getattr__(name: str):
 
 __all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "ApvConfig",
            "CheckpointError", "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts",
-           "Player", "StackedWorldModel", "WorldModel", "WorldModelConfig", "autocast", "build_parts",
-           "checkpoint_exists", "get_method", "load_checkpoint", "pad_action", "pick_device", "preprocess",
-           "read_checkpoint_info", "restore_checkpoint", "save_checkpoint", "to_torch"]
+           "Player", "PvdrConfig", "StackedWorldModel", "Tokenizer", "VisualDynamicsModel", "WorldModel",
+           "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
+           "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
+           "save_checkpoint", "to_torch"]

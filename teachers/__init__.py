@@ -5,6 +5,8 @@ Interface:
     Pretrainer(out, episodes, info, model_kwargs, TeacherConfig, *, device="cpu", seed=0, config=None, progress)
         .run() -> last metrics            trains one teacher by Eq. 2; resumes from `out` if it holds a checkpoint
         .model, .heldout_eps, .step
+    PvdrPretrainer(out, episodes, info, PvdrConfig, image_size=, ...)   PVDR's tokenizer then dynamics CVAE (its
+        Eq. 1) on source frames: .run() (resumes), .report(dir) (predicted snippets beside the truth)
     write_report(model, episodes, out, context=5, horizon=45) -> {mse, psnr, ...}   open-loop prediction quality
     openloop_video(model, sequence, context=5) -> (T, H, 3W, 3) uint8: truth | model | error, for TensorBoard
     TeacherPool.load(dirs, device="cpu", expect=None)
@@ -22,8 +24,10 @@ Interface:
 from teachers.config import TeacherConfig
 from teachers.pool import ARCH_KEYS, TeacherPool, load_teacher
 from teachers.pretrain import Pretrainer
+from teachers.pvdr_pretrain import PvdrPretrainer
 from teachers.report import openloop_video, write_report
 from teachers.service import BATCH_KEYS, LocalTeachers, Teachers, TeacherService, domain_names, teacher_info
 
-__all__ = ["ARCH_KEYS", "BATCH_KEYS", "LocalTeachers", "Pretrainer", "TeacherConfig", "TeacherPool", "TeacherService",
-           "Teachers", "domain_names", "load_teacher", "openloop_video", "teacher_info", "write_report"]
+__all__ = ["ARCH_KEYS", "BATCH_KEYS", "LocalTeachers", "Pretrainer", "PvdrPretrainer", "TeacherConfig", "TeacherPool",
+           "TeacherService", "Teachers", "domain_names", "load_teacher", "openloop_video", "teacher_info",
+           "write_report"]
