@@ -31,7 +31,7 @@ class EnvWorker:
         self.envs = [make_env(task, **env_kwargs, seed=int(s.generate_state(1)[0])) for s in seeds.spawn(num_envs)]
         self.envs = [FaultInjectEnv(env, **plan) if (plan := faults.schedule(worker, i)) else env
                      for i, env in enumerate(self.envs)]  # tests and bench/faults.py only (VID2ACT_INJECT)
-        self.player = Player(spec, explore=True, seed=seed + worker)
+        self.player = Player.for_spec(spec, explore=True, seed=seed + worker)
         self.loop = EnvLoop(self.envs, self.player, self._finished, seed=int(seeds.generate_state(1)[0]))
         self.episodes: list[dict] = []
 

@@ -17,7 +17,7 @@ def evaluate_episode(task: str, env_kwargs: dict, spec: dict, weights: dict[str,
     """One evaluation episode: (episode arrays, metadata with return, success, length, ...)."""
     env = make_env(task, **env_kwargs)
     try:
-        player = Player(spec, explore=False, seed=seed)
+        player = Player.for_spec(spec, explore=False, seed=seed)
         player.load(weights, version=0)
         episode = rollout(env, player, seed)
         return episode, episode_meta(env, episode, "eval", seed, env_kwargs.get("render_mode", "fast"))
@@ -49,7 +49,7 @@ class EvalWorker:
     def __init__(self, task: str, env_kwargs: dict, spec: dict, seed: int = 0, episodes: int = 10):
         self.env = make_env(task, **env_kwargs)
         self.render_mode = env_kwargs.get("render_mode", "fast")
-        self.player = Player(spec, explore=False, seed=seed)
+        self.player = Player.for_spec(spec, explore=False, seed=seed)
         self.seeds = eval_seeds(seed, episodes)
 
     def evaluate(self, weights: dict[str, np.ndarray], version: int) -> dict[str, float]:

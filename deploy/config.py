@@ -86,7 +86,7 @@ class Config:
     @property
     def learner(self) -> LearnerConfig:
         """The learner's part configs (the same objects, composed)."""
-        return LearnerConfig(self.model, self.ac, self.distill, self.vae, self.apv)
+        return LearnerConfig(self.model, self.ac, self.distill, self.vae, self.apv, self.pvdr)
 
     def validate(self) -> Config:
         """Raise ConfigError naming the key when a value, or a combination of values, cannot work; return self."""
@@ -133,6 +133,13 @@ class Config:
         need(self.replay.seq_len <= episode, "replay.seq_len",
              f"{self.replay.seq_len}-step windows never fit in {episode}-frame episodes of {self.env.task} "
              f"(env.time_limit / action repeat {self.env.repeat}); lower replay.seq_len or raise env.time_limit")
+        if METHODS[self.train.method].pvdr:
+            snippet = self.pvdr.context + self.pvdr.future + 1
+            need(self.replay.seq_len >= snippet, "replay.seq_len",
+                 f"{self.replay.seq_len}-step windows cannot hold PVDR's m + l + 1 = {snippet} frames (a snippet and "
+                 f"the action after its context); raise replay.seq_len or lower pvdr.future")
+            need(self.env.size % self.pvdr.grid == 0, "pvdr.grid", f"{self.pvdr.grid} tokens per side do not tile "
+                                                                   f"{self.env.size}x{self.env.size} frames")
         if METHODS[self.train.method].bonus:
             need(self.replay.seq_len >= self.apv.window, "apv.window",
                  f"the bonus pools {self.apv.window} steps but replay windows hold {self.replay.seq_len}; lower "

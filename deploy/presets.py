@@ -57,6 +57,9 @@ VARIANTS: dict[str, list[str]] = {
                        "vae.slow_every=100", "vae.zero_z=true", "vae.norm=true", "vae.mixture=true"],
 }
 VARIANTS.update({name: [f"train.method={name}"] for name in ("apv", "apv_no_bonus", "apv_no_pretrain")})
+# PVDR plans toward goal images, with the paper's sparse Meta-World reward (r_suc = 60); its Fig. 5 ablations
+VARIANTS.update({name: [f"train.method={name}", "env.goal=true", "env.success_reward=60"]
+                 for name in ("pvdr", "pvdr_no_prior_opt", "pvdr_no_act_sl", "pvdr_no_act_rl", "pvdr_random_z")})
 VARIANTS.update({f"vid2act_stable_{ablation}": [*VARIANTS["vid2act_stable"], f"train.method={ablation}"]
                  for ablation in ("no_domain_weights", "no_action_guidance")})  # its ablations (issue 13, E4)
 """Named method variants for `vid2act sweep --variant NAME` (a bare known name expands to these overrides; extra

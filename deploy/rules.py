@@ -19,7 +19,8 @@ POSITIVE = (
     "train.eval_episodes", "train.checkpoint_every", "apv.window", "apv.k", "apv.queue", "apv.proj_dim",
     "pvdr.grid", "pvdr.codebook", "pvdr.code_dim", "pvdr.channels", "pvdr.context", "pvdr.future", "pvdr.z_dim",
     "pvdr.dim", "pvdr.heads", "pvdr.encoder_depth", "pvdr.prior_depth", "pvdr.decoder_depth", "pvdr.align_depth",
-    "pvdr.window", "pvdr.candidates", "pvdr.batch", "pvdr.lr", "pvdr.finetune_lr", "pvdr.actor_lr",
+    "pvdr.window", "pvdr.candidates", "pvdr.replan_every", "pvdr.batch", "pvdr.lr", "pvdr.finetune_lr",
+    "pvdr.actor_lr",
     "pvdr.critic_lr", "pvdr.ppo_clip", "pvdr.max_grad_norm",
 )
 """Keys whose value must be > 0 (sizes, counts, rates)."""
@@ -30,5 +31,6 @@ NON_NEGATIVE = (
     "train.teacher_actors", "train.minutes", "train.prefill", "train.first_updates", "train.learner_threads",
     "train.learner_restarts", "train.eval_every", "collect.medium_noise", "apv.af_kl_scale",
     "pvdr.lambda1", "pvdr.lambda2", "pvdr.lambda3", "pvdr.tokenizer_steps", "pvdr.steps", "pvdr.ppo_entropy",
+    "pvdr.max_lag",
 )
 """Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""

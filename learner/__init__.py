@@ -5,6 +5,7 @@ The agent (learner/agent.py):
     AgentSpec.create(model_cfg, ac_cfg, vae_cfg, method=, image_size=, action_dim=, action_width=, n_domains=)
     build_parts(spec) -> Parts(model, actor, vae)           the one builder beneath Learner and Player
     Learner(spec, LearnerConfig, teacher_feature, source_pairs, device, seed)     training (loaded on first use)
+    make_learner(spec, config, ...)             Learner, or PVDR's PvdrLearner (learner/pvdr), by the spec's method
         .update(batch, teacher_NBTF) -> metrics;  .policy_weights() -> (weights, version)
         .save(dir, **extra);  .restore(dir) -> sidecar;  .init_world_model(teacher_dir)
     Player(spec) / Player.from_checkpoint(dir)  acting only: .load(weights, version);  player(obs, info) -> (K, A)
@@ -52,10 +53,10 @@ from learner.world_model import WorldModel
 
 def __getattr__(name: str):
     """`Learner` is imported on first use, so acting processes (env actors) never load the training code."""
-    if name == "Learner":
-        from learner.learner import Learner
+    if name in ("Learner", "make_learner"):
+        from learner import learner
 
-        return Learner
+        return getattr(learner, name)
     raise AttributeError(f"module 'learner' has no attribute {name!r}")
 
 
@@ -63,5 +64,5 @@ __all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfi
            "CheckpointError", "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts",
            "Player", "PvdrConfig", "StackedWorldModel", "Tokenizer", "VisualDynamicsModel", "WorldModel",
            "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
-           "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
+           "make_learner", "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
            "save_checkpoint", "to_torch"]

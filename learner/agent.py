@@ -20,6 +20,7 @@ import torch
 from learner.action_vae import GUIDANCE, ActionVAE
 from learner.behavior import Actor
 from learner.config import ActionVAEConfig, ActorCriticConfig, ApvConfig, WorldModelConfig
+from learner.pvdr.config import PvdrConfig
 from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
 
@@ -40,7 +41,13 @@ class Method:
     bonus: bool = False
     """APV's video-based intrinsic bonus in the reward head's target (APV Eq. 5-6)."""
     pretrained: bool = False
-    """Starts from a pretrained action-free video model (`train.init_from`, from `vid2act pretrain --action-free`)."""
+    """Starts from pretrained video models (`train.init_from`): APV's action-free one (`vid2act pretrain
+    --action-free`) or PVDR's (`vid2act pretrain --pvdr`)."""
+    pvdr: bool = False
+    """PVDR: planning with visual dynamics representations and an action alignment module (learner/pvdr)."""
+    drop: tuple[str, ...] = ()
+    """PVDR's terms an ablation removes (its Fig. 5): `prior_opt` (Eq. 4's goal term), `act_sl` (Eq. 5), `act_rl`
+    (PPO), `z` (random representations in place of planned ones)."""
     doc: str = ""
 
 
@@ -56,6 +63,13 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            doc="APV without the intrinsic bonus (APV Fig. 6b)"),
     Method("apv_no_pretrain", teachers=False, guided=False, stacked=True, bonus=True,
            doc="APV's stacked model and bonus trained from scratch (APV Fig. 6b)"),
+    Method("pvdr", teachers=False, guided=False, pretrained=True, pvdr=True,
+           doc="PVDR: planning toward a goal image with pretrained visual dynamics representations (Eq. 2-6)"),
+    *(Method(f"pvdr_{name}", teachers=False, guided=False, pretrained=True, pvdr=True, drop=(term,),
+             doc=f"PVDR without {what} (PVDR Fig. 5)")
+      for name, term, what in (("no_prior_opt", "prior_opt", "the prior's goal term"),
+                               ("no_act_sl", "act_sl", "supervised alignment"), ("no_act_rl", "act_rl", "PPO"),
+                               ("random_z", "z", "planned representations (random z)"))),
 )}
 
 
@@ -94,11 +108,14 @@ class AgentSpec:
     @classmethod
     def create(cls, model: WorldModelConfig, ac: ActorCriticConfig, vae: ActionVAEConfig, *, method: str,
                image_size: int, action_dim: int, action_width: int, n_domains: int,
-               apv: ApvConfig | None = None) -> AgentSpec:
+               apv: ApvConfig | None = None, pvdr: PvdrConfig | None = None) -> AgentSpec:
         """The spec of a student on `image_size` frames with `action_dim` actions padded to `action_width`; `apv`
-        (resolved for the suite, `ApvConfig.for_suite`) shapes a stacked method's model."""
+        (resolved for the suite, `ApvConfig.for_suite`) shapes a stacked method's model; `pvdr` PVDR's models
+        (then `model` holds `image_size` and the `PvdrConfig` fields)."""
         uses = get_method(method)
         kwargs = model.kwargs(image_size, action_width, reward_head=True)
+        if uses.pvdr:
+            kwargs = {"image_size": image_size, **asdict(pvdr or PvdrConfig())}
         if uses.stacked:
             apv = apv or ApvConfig().for_suite("dmc")
             kwargs.update(concat_embed=apv.concat_embed == "true", af_kl_scale=apv.af_kl_scale)

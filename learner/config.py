@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from learner.pvdr.config import PvdrConfig
+
 
 @dataclass
 class WorldModelConfig:
@@ -183,6 +185,7 @@ class LearnerConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     vae: ActionVAEConfig = field(default_factory=ActionVAEConfig)
     apv: ApvConfig = field(default_factory=ApvConfig)
+    pvdr: PvdrConfig = field(default_factory=PvdrConfig)
 
     @classmethod
     def from_dict(cls, data: dict | LearnerConfig) -> LearnerConfig:
@@ -190,4 +193,4 @@ class LearnerConfig:
         if isinstance(data, LearnerConfig):
             return data
         return cls(WorldModelConfig(**data["model"]), ActorCriticConfig(**data["ac"]), DistillConfig(**data["distill"]),
-                   ActionVAEConfig(**data["vae"]), ApvConfig(**data.get("apv", {})))
+                   ActionVAEConfig(**data["vae"]), ApvConfig(**data.get("apv", {})), PvdrConfig(**data.get("pvdr", {})))

@@ -253,3 +253,15 @@ class Learner:
             for group in getattr(part, "param_groups", []):
                 group.update(lr=rates[name], eps=self.config.model.eps)
         return info
+
+
+def make_learner(spec: AgentSpec | dict, config: LearnerConfig | dict | None = None, teacher_feature: int = 0,
+                 source_pairs=None, device: str | torch.device = "cpu", seed: int = 0, domains=None,
+                 suite: str = "dmc"):
+    """The learner a spec's method trains with: `Learner`, or PVDR's `PvdrLearner` (the same protocol)."""
+    spec, config = AgentSpec.from_dict(spec), LearnerConfig.from_dict(config or LearnerConfig())
+    if spec.uses.pvdr:
+        from learner.pvdr.learner import PvdrLearner
+
+        return PvdrLearner(spec, config.pvdr, device, seed)
+    return Learner(spec, config, teacher_feature, source_pairs, device, seed, domains=domains, suite=suite)

@@ -3,6 +3,7 @@
     player = Player(spec)                       # AgentSpec (or its dict): builds the same parts as the Learner
     player.load(weights, version)               # flat numpy arrays from Learner.policy_weights()
     player = Player.from_checkpoint(run_dir / "checkpoint", explore=False)     # evaluation: the saved policy
+    player = Player.for_spec(spec)              # Player, or PvdrPlayer for PVDR's methods (the same protocol)
     actions_KA = player(obs, info)              # the env loop's Policy protocol, K envs at once
 
 Keeps each env's recurrent state: filters e_t with the student's posterior q(e_t | e_{t-1}, a_{t-1}, o_t) and
@@ -40,10 +41,24 @@ class Player:
         torch.manual_seed(seed)
 
     @classmethod
+    def for_spec(cls, spec: dict | AgentSpec, explore: bool = True, seed: int = 0):
+        """The player a spec's method acts with: this class, or PVDR's planning `PvdrPlayer` (same protocol)."""
+        spec = AgentSpec.from_dict(spec)
+        if spec.uses.pvdr:
+            from learner.pvdr.agent import PvdrPlayer  # torchrl and the planner: loaded only where PVDR acts
+
+            return PvdrPlayer(spec, explore=explore, seed=seed)
+        return cls(spec, explore=explore, seed=seed)
+
+    @classmethod
     def from_checkpoint(cls, directory: str | Path, explore: bool = False, seed: int = 0) -> Player:
         """The policy of a learner checkpoint (`Learner.save`), at its saved version; nothing is unpickled.
         CheckpointError naming the file when it is missing, corrupt or does not fit its own spec."""
         info, tensors = checkpoint.load(directory, hint="train the run first (`vid2act train`) if it has none")
+        if AgentSpec.from_dict(info["spec"]).uses.pvdr:  # PVDR acts by planning: its own player
+            from learner.pvdr.agent import PvdrPlayer
+
+            return PvdrPlayer.from_checkpoint(directory, info, tensors, explore=explore, seed=seed)
         player = cls(info["spec"], explore=explore, seed=seed)
         weights = {f"{name}.{key[len(prefix):]}": value.numpy() for name, prefix in ACTING_PREFIXES.items()
                    for key, value in tensors.items() if key.startswith(prefix)}

@@ -101,13 +101,16 @@ def plan_run(cfg: RunSettings) -> RunPlan:
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
                            f"({cfg.env.task}): use teachers pretrained on {suite} sources")
+    if method.pvdr and not (suite == "metaworld" and cfg.env.goal):
+        raise RunError(f"method {method.name} plans toward a goal image: train on a Meta-World target with "
+                       f"env.goal=true env.success_reward=60 (the `pvdr` variant sets both)")
     init_from, pretrained = _pretrained(cfg, method, suite)
     # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
-    fixed = infos or ([pretrained] if pretrained and pretrained["kwargs"]["action_dim"] else [])
+    fixed = infos or ([pretrained] if pretrained and pretrained.get("kwargs", {}).get("action_dim") else [])
     width = fixed[0]["kwargs"]["action_dim"] if fixed else action_width(cfg.model, suite, [target])
     spec = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method=method.name, image_size=cfg.env.size,
                             action_dim=action_dim(cfg.env.task), action_width=width, n_domains=len(infos),
-                            apv=cfg.learner.apv.for_suite(suite))
+                            apv=cfg.learner.apv.for_suite(suite), pvdr=cfg.learner.pvdr)
     return RunPlan(spec, teachers if method.teachers else [], _sources(cfg, infos), infos, Schedule.of(cfg), init_from)
 
 
@@ -125,6 +128,8 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
     if not directory:
         return "", None
     info = teacher_info(directory)
+    if method.pvdr or "pvdr" in info:
+        return _pretrained_pvdr(cfg, method, directory, info), info
     action_free = info["kwargs"]["action_dim"] == 0
     if action_free != method.stacked:
         held = "an action-free video model" if action_free else "a teacher world model (with actions)"
@@ -140,6 +145,25 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
                        + ", ".join(f"{k} {a} there vs {b} here" for k, (a, b) in diff.items())
                        + "; train with the model config it was pretrained with")
     return directory, info
+
+
+def _pretrained_pvdr(cfg: RunSettings, method: Method, directory: str, info: dict) -> str:
+    """`directory` as PVDR's pretrained tokenizer and CVAE for `method`; RunError naming the fix otherwise."""
+    if "pvdr" not in info or not method.pvdr:
+        held = "PVDR's video models" if "pvdr" in info else "another method's model"
+        raise RunError(f"{directory} holds {held}, which method {method.name} cannot start from; "
+                       + ("use --method pvdr" if "pvdr" in info else "`vid2act pretrain --pvdr` makes PVDR's"))
+    here = dataclasses.asdict(cfg.learner.pvdr)
+    sizes = ("grid", "codebook", "code_dim", "channels", "context", "future", "z_dim", "dim", "heads",
+             "encoder_depth", "prior_depth", "decoder_depth", "window")
+    diff = {k: (info["pvdr"][k], here[k]) for k in sizes if info["pvdr"][k] != here[k]}
+    if info["image_size"] != cfg.env.size:
+        diff["env.size"] = (info["image_size"], cfg.env.size)
+    if diff:
+        raise RunError(f"{directory} was pretrained with other sizes than this run's: "
+                       + ", ".join(f"{k} {a} there vs {b} here" for k, (a, b) in diff.items())
+                       + "; train with the pvdr.* config it was pretrained with")
+    return directory
 
 
 def learner_args(cfg: RunSettings, plan: RunPlan, url: str) -> dict:

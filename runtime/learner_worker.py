@@ -21,7 +21,7 @@ import torch
 
 from learner import AgentSpec, LearnerConfig, checkpoint_exists, pick_device
 from replay import RedisReplay, Sampler, connect
-from teachers import LocalTeachers, TeacherPool, Teachers, openloop_video
+from teachers import LocalTeachers, TeacherPool, Teachers, openloop_video, snippet_video
 
 log = logging.getLogger(__name__)
 BATCH_WAIT_S = 60.0
@@ -43,7 +43,7 @@ class LearnerWorker:
                  prefetch: int, teacher_dirs: list[str], source_dirs: list[str], checkpoint_dir: str,
                  teachers: Teachers | None = None, device: str = "cpu", seed: int = 0, init_from: str = "",
                  threads: int = 0, suite: str = "dmc"):
-        from learner import Learner  # the training code: loaded where training happens
+        from learner import make_learner  # the training code: loaded where training happens
 
         self.spec = AgentSpec.from_dict(spec)
         self.device = learner_device(device)
@@ -60,7 +60,7 @@ class LearnerWorker:
             if self.spec.guided:
                 pairs = [teachers.source_pairs(i, d, config.vae.source_steps, seed) for i, d in enumerate(source_dirs)]
         self.teachers = teachers if self.spec.teachers else None
-        self.learner = Learner(self.spec, config, feature, pairs, self.device, seed, domains=domains, suite=suite)
+        self.learner = make_learner(self.spec, config, feature, pairs, self.device, seed, domains=domains, suite=suite)
         self.replay = RedisReplay(connect(replay_url), capacity)
         self.sampler = Sampler(self.replay, batch, seq_len, seed=seed, prefetch=prefetch)
         self.env_steps = 0
@@ -106,6 +106,9 @@ class LearnerWorker:
         if self.last is None:
             return {}
         sequence = {k: np.asarray(self.last[k][0]) for k in ("image", "action", "is_first")}
+        if self.spec.uses.pvdr:  # truth | tokenizer | z = E(x, y) | z = P(x) over one snippet
+            parts = self.learner.parts
+            return {"video/snippet/pvdr": snippet_video(parts.tokenizer, parts.model, sequence["image"])}
         videos = {"video/openloop/student": openloop_video(self.learner.model, sequence, context)}
         if self.teachers is not None:
             videos.update({f"video/openloop/teacher/{name}": video

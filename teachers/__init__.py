@@ -6,7 +6,8 @@ Interface:
         .run() -> last metrics            trains one teacher by Eq. 2; resumes from `out` if it holds a checkpoint
         .model, .heldout_eps, .step
     PvdrPretrainer(out, episodes, info, PvdrConfig, image_size=, ...)   PVDR's tokenizer then dynamics CVAE (its
-        Eq. 1) on source frames: .run() (resumes), .report(dir) (predicted snippets beside the truth)
+        Eq. 1) on source frames: .run() (resumes), .report(dir) (predicted snippets beside the truth);
+        snippet_video(tokenizer, model, frames) -> (m + l, H, 4W, 3) uint8 for TensorBoard
     write_report(model, episodes, out, context=5, horizon=45) -> {mse, psnr, ...}   open-loop prediction quality
     openloop_video(model, sequence, context=5) -> (T, H, 3W, 3) uint8: truth | model | error, for TensorBoard
     TeacherPool.load(dirs, device="cpu", expect=None)
@@ -25,9 +26,10 @@ from teachers.config import TeacherConfig
 from teachers.pool import ARCH_KEYS, TeacherPool, load_teacher
 from teachers.pretrain import Pretrainer
 from teachers.pvdr_pretrain import PvdrPretrainer
+from teachers.pvdr_report import snippet_video
 from teachers.report import openloop_video, write_report
 from teachers.service import BATCH_KEYS, LocalTeachers, Teachers, TeacherService, domain_names, teacher_info
 
 __all__ = ["ARCH_KEYS", "BATCH_KEYS", "LocalTeachers", "Pretrainer", "PvdrPretrainer", "TeacherConfig", "TeacherPool",
-           "TeacherService", "Teachers", "domain_names", "load_teacher", "openloop_video", "teacher_info",
-           "write_report"]
+           "TeacherService", "Teachers", "domain_names", "load_teacher", "openloop_video", "snippet_video",
+           "teacher_info", "write_report"]

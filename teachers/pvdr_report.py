@@ -39,6 +39,13 @@ def predict_snippet(tokenizer: Tokenizer, model: VisualDynamicsModel, frames_THW
     return {k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in rows.items()}
 
 
+def snippet_video(tokenizer: Tokenizer, model: VisualDynamicsModel, frames_THWC: np.ndarray) -> np.ndarray:
+    """One snippet's rows side by side as a video for TensorBoard: (m + l, H, 4W, 3) uint8, truth | tokenizer |
+    z = E(x, y) | z = P(x) (the first m frames are the context's)."""
+    rows = predict_snippet(tokenizer, model, frames_THWC[:model.cfg.snippet])
+    return (np.concatenate([rows[r] for r in ROWS], 2).clip(0, 1) * 255).round().astype(np.uint8)
+
+
 def write_snippet_report(tokenizer: Tokenizer, model: VisualDynamicsModel, episodes: list[dict], out: str | Path,
                          title: str) -> dict:
     """Predict each episode's first snippet; write the PNG and the JSON into `out`; return the JSON dict."""

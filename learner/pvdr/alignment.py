@@ -13,6 +13,8 @@ trajectory batch is a TensorDict of batch shape (B, T) (time last) with `tokens`
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from tensordict import TensorDict
 from tensordict.nn import NormalParamExtractor, TensorDictModule
@@ -58,19 +60,20 @@ class Alignment(nn.Module):
         common = TensorDictModule(self.trunk, in_keys=["tokens", "z"], out_keys=["hidden"])
         policy = ProbabilisticActor(TensorDictModule(self.actor_head, in_keys=["hidden"], out_keys=["loc", "scale"]),
                                     in_keys=["loc", "scale"], distribution_class=TanhNormal, return_log_prob=True)
-        value = ValueOperator(self.critic_head, in_keys=["hidden"])
-        self.operator = ActorValueOperator(common, policy, value)
-        self.ppo = ClipPPOLoss(self.operator.get_policy_operator(), self.operator.get_value_operator(),
-                               clip_epsilon=cfg.ppo_clip, entropy_coeff=cfg.ppo_entropy, critic_coeff=0.5,
-                               loss_critic_type="l2", normalize_advantage=True)
-        self.gae = GAE(gamma=cfg.discount, lmbda=cfg.gae_lambda, value_network=self.operator.get_value_operator(),
-                       deactivate_vmap=True)
+        operator = ActorValueOperator(common, policy, ValueOperator(self.critic_head, in_keys=["hidden"]))
+        # torchrl's wrappers reach the same modules: kept out of the module tree so the state dict holds each once
+        self.torchrl = SimpleNamespace(
+            ppo=ClipPPOLoss(operator.get_policy_operator(), operator.get_value_operator(), clip_epsilon=cfg.ppo_clip,
+                            entropy_coeff=cfg.ppo_entropy, critic_coeff=0.5, loss_critic_type="l2",
+                            normalize_advantage=True),
+            gae=GAE(gamma=cfg.discount, lmbda=cfg.gae_lambda, value_network=operator.get_value_operator(),
+                    deactivate_vmap=True))
         self.actor_opt = torch.optim.Adam([*self.trunk.parameters(), *self.actor_head.parameters()], lr=cfg.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic_head.parameters(), lr=cfg.critic_lr)
 
     @property
     def log_prob_key(self) -> str:
-        return self.ppo.tensor_keys.sample_log_prob
+        return self.torchrl.ppo.tensor_keys.sample_log_prob
 
     def distribution(self, tokens_BmHW: torch.Tensor, z_BhwZ: torch.Tensor) -> TanhNormal:
         loc, scale = self.actor_head(self.trunk(tokens_BmHW, z_BhwZ))
@@ -92,8 +95,8 @@ class Alignment(nn.Module):
     def ppo_update(self, trajectories: TensorDict) -> dict[str, float]:
         """One clipped-PPO step (advantages by GAE over the time dim) on a (B, T) trajectory batch."""
         with torch.no_grad():
-            self.gae(trajectories)
-        losses = self.ppo(trajectories)
+            self.torchrl.gae(trajectories)
+        losses = self.torchrl.ppo(trajectories)
         total = losses["loss_objective"] + losses["loss_critic"] + losses.get("loss_entropy", 0.0)
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)

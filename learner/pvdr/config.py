@@ -44,6 +44,10 @@ class PvdrConfig:
     """Weight of plan adherence in the alignment reward, Eq. 6 (paper: 1.0 Meta-World)."""
     candidates: int = 16
     """N: representations sampled from the prior per planning step (Eq. 2)."""
+    replan_every: int = 1
+    """Agent steps between plans (1 = every step, the paper); the chosen z* is kept in between."""
+    max_lag: int = 50
+    """PPO trains on actions of weights at most this many versions (updates) old: the on-policy window."""
     tokenizer_steps: int = 2_000
     """Tokenizer pretraining steps."""
     steps: int = 2_000

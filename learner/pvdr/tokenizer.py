@@ -52,6 +52,13 @@ class Tokenizer(nn.Module):
         codes = self.vq.get_output_from_indices(tokens_NHW)  # (N, code_dim, grid, grid)
         return (self.decoder(codes) + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
 
+    def decode_soft(self, probs_NhwK: torch.Tensor) -> torch.Tensor:
+        """A distribution over codes per token (N, grid, grid, codebook) -> the frames of its expected code vectors
+        (N, H, W, 3) in [0, 1], differentiable in the probabilities (PVDR's goal loss, Eq. 4, reaches the prior
+        through it)."""
+        codes = probs_NhwK @ self.vq.codebook.to(probs_NhwK.dtype)  # (N, grid, grid, code_dim)
+        return (self.decoder(codes.permute(0, 3, 1, 2)) + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+
     def loss(self, frames_NHWC: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Pixel MSE of the reconstruction + the codebook's commitment loss (EMA codebook updates in training)."""
         x = _to_input(frames_NHWC)
