@@ -36,13 +36,13 @@ from actors.evaluate import EvalWorker, eval_seeds, evaluate_episode, summarize 
 from actors.faults import ENV_VAR as INJECT_ENV_VAR  # noqa: E402
 from actors.faults import FaultInjectEnv  # noqa: E402
 from actors.goals import Goal, goal_image  # noqa: E402
+from actors.targets import check_target  # noqa: E402
 from actors.loop import EnvFaultError, EnvLoop, EpisodeRecorder, episode_meta, rollout  # noqa: E402
 from actors.suites import (  # noqa: E402
     DEFAULTS as SUITE_DEFAULTS,
     SUITES,
     UnknownTaskError,
     action_dim,
-    check_target,
     check_task,
     list_tasks,
     make_env,

@@ -4,6 +4,13 @@
 action a_{t-1} that led to it — zeros at the first step — and the reward received with it). `rollout` plays one
 whole episode (source-data collection); `EnvLoop` steps K environments in lockstep with one batched policy call per
 step and hands each finished episode to a callback (online acting).
+
+Optional per-step fields (PVDR's; replay/schema.py `OPTIONAL`): an observation with a `goal` (a goal-conditioned env,
+actors/goals.py) puts `goal` (L, H, W, 3) uint8 into the episode. A policy object with an attribute `extras`, a dict
+{name: (K, ...) array} set by its last call (e.g. `plan_z` (K, D), `log_prob` (K,), `version` (K,), float32), has
+extras[name][i] recorded for env i at the step of the action it produced, so step t holds a_{t-1} and its extras;
+step 0 (no action yet) gets zeros of their shapes and dtypes (`version` too: 0 there, not -1). The recorder keeps
+their dtypes as given. A policy without `extras` records exactly the fields above.
 """
 from __future__ import annotations
 
@@ -21,21 +28,38 @@ OBS_KEYS = ("image", "reward", "is_first", "is_last", "is_terminal", "success")
 
 
 class EpisodeRecorder:
-    """Accumulates (obs, action) pairs of one environment into an episode."""
+    """Accumulates (obs, action, extras) of one environment into an episode: OBS_KEYS, `goal` when the observations
+    carry it, `action`, and one field per policy extra."""
 
     def __init__(self, action_dim: int):
         self.action_dim = action_dim
         self.steps: list[dict[str, np.ndarray]] = []
 
-    def add(self, obs: dict, action: np.ndarray | None) -> None:
-        """Record o_t with the action that led to it (None at the first step)."""
+    def add(self, obs: dict, action: np.ndarray | None, extras: dict[str, np.ndarray] | None = None) -> None:
+        """Record o_t with the action that led to it (None at the first step) and that action's policy extras
+        ({name: this env's array}; None without). The extras are copied: a policy may reuse its buffers."""
         if action is None:
             action = np.zeros(self.action_dim, np.float32)
-        self.steps.append({**{k: np.asarray(obs[k]) for k in OBS_KEYS}, "action": np.asarray(action, np.float32)})
+        step = {k: np.asarray(obs[k]) for k in OBS_KEYS}
+        if "goal" in obs:
+            step["goal"] = np.asarray(obs["goal"])
+        step["action"] = np.asarray(action, np.float32)
+        step.update({name: np.array(value) for name, value in (extras or {}).items()})
+        self.steps.append(step)
 
     def finish(self) -> Episode:
-        """Stack the recorded steps into (L, ...) arrays and start afresh."""
-        ep = {key: np.stack([step[key] for step in self.steps]) for key in self.steps[0]}
+        """Stack the recorded steps into (L, ...) arrays and start afresh. Step 0 gets zeros for each field the
+        later steps carry and it lacks (the extras: no action led to it). ValueError when the later steps do not all
+        carry the same fields (a policy whose `extras` changed names mid-episode)."""
+        first, rest = self.steps[0], self.steps[1:]
+        keys = rest[0].keys() if rest else first.keys()
+        for t, step in enumerate(rest, start=1):
+            if step.keys() != keys:
+                raise ValueError(f"step {t} records {sorted(step)}, step 1 recorded {sorted(keys)}: a policy's "
+                                 f"`extras` must name the same fields at every call of an episode")
+        for key in keys - first.keys():
+            first[key] = np.zeros_like(rest[0][key])
+        ep = {key: np.stack([step[key] for step in self.steps]) for key in keys}
         ep["reward"] = ep["reward"].astype(np.float32)
         for key in ("is_first", "is_last", "is_terminal", "success"):
             ep[key] = ep[key].astype(bool)
@@ -56,16 +80,22 @@ def _stack(items: list[dict]) -> dict[str, np.ndarray]:
     return {key: np.stack([np.asarray(item[key]) for item in items]) for key in items[0]}
 
 
+def _extras(policy, i: int) -> dict[str, np.ndarray]:
+    """Env i's part of the policy's last-call extras ({name: (K, ...) array}); {} for a policy without `extras`."""
+    return {name: value[i] for name, value in (getattr(policy, "extras", None) or {}).items()}
+
+
 def rollout(env, policy: Policy, seed: int) -> Episode:
-    """Play one episode from `env.reset(seed=seed)` to its end."""
+    """Play one episode from `env.reset(seed=seed)` to its end; the policy's `extras` (module docstring), if it has
+    them, are recorded with its actions."""
     recorder = EpisodeRecorder(env.action_space.shape[0])
     obs, info = env.reset(seed=seed)
     recorder.add(obs, None)
     done = False
     while not done:
-        action = policy(_stack([obs]), _stack([info]))[0]
+        action, extras = policy(_stack([obs]), _stack([info]))[0], _extras(policy, 0)
         obs, _, terminated, truncated, info = env.step(action)
-        recorder.add(obs, action)
+        recorder.add(obs, action, extras)
         done = terminated or truncated
     return recorder.finish()
 
@@ -80,7 +110,8 @@ class EnvLoop:
     The loop never hands out a partial episode: an episode reaches `on_episode` only once its last step is in.
     Any exception of an env's step or reset (a diverged simulation's PhysicsError, a renderer error) discards that
     env's unfinished episode, resets it and counts a fault; an env that faults `max_faults` times in a row (steps
-    or resets, with no successful step between) raises EnvFaultError naming its task and the error.
+    or resets, with no successful step between) raises EnvFaultError naming its task and the error. The policy's
+    `extras` (module docstring), if it has them, are recorded with its actions.
     """
 
     def __init__(self, envs: list, policy: Policy, on_episode: Callable[[Episode], None], seed: int = 0,
@@ -127,6 +158,7 @@ class EnvLoop:
     def step(self) -> list[Episode]:
         """Advance every env by one agent step; return the episodes that finished."""
         actions = self.policy(_stack(self.obs), _stack(self.infos))  # (K, A)
+        extras = [_extras(self.policy, i) for i in range(len(self.envs))]  # read before any env step
         finished = []
         for i, (env, rec) in enumerate(zip(self.envs, self.recorders)):
             try:
@@ -136,7 +168,7 @@ class EnvLoop:
                 self._reset(i)
                 continue
             self.in_row[i] = 0
-            rec.add(obs, actions[i])
+            rec.add(obs, actions[i], extras[i])
             self.obs[i], self.infos[i] = obs, info
             if terminated or truncated:
                 episode = rec.finish()

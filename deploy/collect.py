@@ -67,8 +67,10 @@ def collect(cfg: Config, progress: bool = True) -> dict[str, Path]:
 def _run(cfg: Config, todo: list, writers: dict, progress: bool) -> None:
     ensure_ray()
     n_actors = min(cfg.collect.num_actors, len(todo))
+    # sources are plain videos of other tasks: no goal image, the suite's own reward (env.goal is the target's)
+    env_kwargs = {**cfg.env.kwargs(), "goal": False, "success_reward": 0.0}
     actors = [remote(Collector, num_cpus=1, max_restarts=3, max_task_retries=3,
-                     name=f"collector-{i}").remote(cfg.collect.suite, cfg.env.kwargs(), cfg.collect.agents,
+                     name=f"collector-{i}").remote(cfg.collect.suite, env_kwargs, cfg.collect.agents,
                                                     cfg.collect.medium_noise)
               for i in range(n_actors)]
     queue = list(todo)

@@ -23,7 +23,7 @@ import yaml
 
 from actors import SUITES, BehaviourConfig, CollectConfig, EnvConfig, check_task, parse_policy_mix
 from deploy.presets import PRESETS
-from deploy.rules import CHOICES, NON_NEGATIVE, POSITIVE
+from deploy.rules import CHOICES, NON_NEGATIVE, POSITIVE, method_rules
 from learner import (
     METHODS,
     ActionVAEConfig,
@@ -103,6 +103,10 @@ class Config:
         if ":" in self.env.task and self.env.task.split("/", 1)[0] not in SUITES:  # a bare module:factory
             self.env.task = f"gym/{self.env.task}"
         check_task(self.env.task)
+        if self.train.method in METHODS and METHODS[self.train.method].pvdr and not self.env.goal:
+            self.env.goal, self.env.success_reward = True, self.env.success_reward or 60.0
+            log.info("method %s plans toward goal images: env.goal=true, env.success_reward=%g (PVDR's Meta-World "
+                     "setting)", self.train.method, self.env.success_reward)
         need(self.collect.suite in ("dmc", "metaworld"), "collect.suite",
              f"{self.collect.suite!r} is not dmc or metaworld")
         for task in self.collect.task_list:
@@ -133,17 +137,8 @@ class Config:
         need(self.replay.seq_len <= episode, "replay.seq_len",
              f"{self.replay.seq_len}-step windows never fit in {episode}-frame episodes of {self.env.task} "
              f"(env.time_limit / action repeat {self.env.repeat}); lower replay.seq_len or raise env.time_limit")
-        if METHODS[self.train.method].pvdr:
-            snippet = self.pvdr.context + self.pvdr.future + 1
-            need(self.replay.seq_len >= snippet, "replay.seq_len",
-                 f"{self.replay.seq_len}-step windows cannot hold PVDR's m + l + 1 = {snippet} frames (a snippet and "
-                 f"the action after its context); raise replay.seq_len or lower pvdr.future")
-            need(self.env.size % self.pvdr.grid == 0, "pvdr.grid", f"{self.pvdr.grid} tokens per side do not tile "
-                                                                   f"{self.env.size}x{self.env.size} frames")
-        if METHODS[self.train.method].bonus:
-            need(self.replay.seq_len >= self.apv.window, "apv.window",
-                 f"the bonus pools {self.apv.window} steps but replay windows hold {self.replay.seq_len}; lower "
-                 f"apv.window or raise replay.seq_len")
+        for ok, key, msg in method_rules(self, METHODS[self.train.method]):
+            need(ok, key, msg)
         schedule = Schedule.of(self)
         need(self.replay.capacity >= max(schedule.min_inserts, episode), "replay.capacity",
              f"{self.replay.capacity} steps cannot hold the prefill ({schedule.min_inserts} agent steps) and a "

@@ -183,13 +183,19 @@ def report(run_dirs: list[Path], out: Path) -> list[Path]:
 
 
 def prediction(run_dir: Path, out: Path) -> Path:
-    """The student's open-loop video prediction on the run's evaluation episodes (truth / model / error)."""
+    """The student's open-loop video prediction on the run's evaluation episodes (truth / model / error); for PVDR,
+    its predicted snippets beside the truth."""
     from learner import Player
     from replay import DatasetReader
-    from teachers import write_report
+    from teachers import write_report, write_snippet_report
 
     player = Player.from_checkpoint(run_dir / "checkpoint")
     episodes = [ep for ep, _ in DatasetReader(run_dir / "eval_episodes", skip_corrupt=True).episodes()]
+    if player.spec.uses.pvdr:
+        write_snippet_report(player.parts.tokenizer, player.parts.model, episodes, out,
+                             title=f"PVDR {run_dir.name} ({target_of(run_dir)}) at update {player.version}, "
+                                   f"evaluation episodes")
+        return out / "snippets.png"
     write_report(player.model, episodes, out, title=f"student {run_dir.name} ({target_of(run_dir)}) at update "
                                                     f"{player.version}, evaluation episodes")
     return out / "openloop.png"

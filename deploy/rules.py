@@ -1,4 +1,5 @@
-"""Per-key rules `Config.validate()` applies to values (the rules between keys live in the config itself)."""
+"""Per-key rules `Config.validate()` applies to values, and the rules between keys a method adds (the general rules
+between keys live in the config itself)."""
 from __future__ import annotations
 
 CHOICES = {
@@ -34,3 +35,21 @@ NON_NEGATIVE = (
     "pvdr.max_lag",
 )
 """Keys whose value must be >= 0 (0 = off or the derived default, as each key's doc line says)."""
+
+
+def method_rules(cfg, method) -> list[tuple[bool, str, str]]:
+    """(holds, key, message) of the rules between keys that a method adds: PVDR's snippets fit in a replay window
+    and its token grid tiles the frames; APV's bonus window fits in one."""
+    rules = []
+    if method.pvdr:
+        snippet = cfg.pvdr.context + cfg.pvdr.future + 1
+        rules += [(cfg.replay.seq_len >= snippet, "replay.seq_len",
+                   f"{cfg.replay.seq_len}-step windows cannot hold PVDR's m + l + 1 = {snippet} frames (a snippet and "
+                   f"the action after its context); raise replay.seq_len or lower pvdr.future"),
+                  (cfg.env.size % cfg.pvdr.grid == 0, "pvdr.grid",
+                   f"{cfg.pvdr.grid} tokens per side do not tile {cfg.env.size}x{cfg.env.size} frames")]
+    if method.bonus:
+        rules.append((cfg.replay.seq_len >= cfg.apv.window, "apv.window",
+                      f"the bonus pools {cfg.apv.window} steps but replay windows hold {cfg.replay.seq_len}; lower "
+                      f"apv.window or raise replay.seq_len"))
+    return rules

@@ -3,6 +3,9 @@
 An episode is `dict[str, np.ndarray]` of L frames plus a metadata dict (schema: replay/schema.py).
 
     validate_episode(ep, size=64, action_dim=6)             # EpisodeError naming the bad field
+    OPTIONAL                                                # PVDR's optional per-step fields -> dtype: goal, plan_z,
+                                                            # plan_tokens, log_prob, version; carried end to end when
+                                                            # present, in a batch when all its episodes have it
 
     # offline source datasets D_i (Parquet + manifest.json; replay/dataset.py)
     writer = DatasetWriter("data/sources/walker_walk", "dmc", "walker_walk", size=64, action_dim=6, ...)
@@ -29,6 +32,7 @@ from replay.limiter import RateLimiter
 from replay.redis_replay import RedisReplay
 from replay.sampler import Sampler
 from replay.schema import (
+    OPTIONAL,
     EpisodeError,
     episode_to_ipc,
     episode_to_table,
@@ -39,7 +43,7 @@ from replay.schema import (
 )
 
 __all__ = [
-    "DatasetError", "DatasetReader", "DatasetWriter", "EpisodeError", "RateLimiter", "RedisReplay", "ReplayConfig",
-    "ReplayConnectionError", "Sampler", "connect", "mask_url", "episode_to_ipc", "episode_to_table", "ipc_to_episode",
-    "sample_windows", "table_to_episode", "validate_episode", "validate_meta",
+    "OPTIONAL", "DatasetError", "DatasetReader", "DatasetWriter", "EpisodeError", "RateLimiter", "RedisReplay",
+    "ReplayConfig", "ReplayConnectionError", "Sampler", "connect", "mask_url", "episode_to_ipc", "episode_to_table",
+    "ipc_to_episode", "sample_windows", "table_to_episode", "validate_episode", "validate_meta",
 ]

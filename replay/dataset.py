@@ -242,7 +242,12 @@ def sample_windows(episodes: Sequence[dict], batch: int, seq_len: int,
     """Sample `batch` windows of `seq_len` steps, uniform over all valid (episode, start) pairs.
 
     A window lies inside one episode, so `is_first` is True only at a window's step 0 when it starts the episode.
-    Returns fresh arrays shaped (B, T, ...) per field; episodes shorter than seq_len contribute no windows.
+    Returns fresh arrays shaped (B, T, ...) per field (`image` (B, T, H, W, 3) uint8, `action` (B, T, A) float32,
+    ...); episodes shorter than seq_len contribute no windows. An optional field (replay.schema.OPTIONAL: `goal`
+    (B, T, H, W, 3) uint8, `plan_z` / `plan_tokens` (B, T, D) float32, `log_prob` / `version` (B, T) float32) is in
+    the batch only when every episode sampled into it has it; otherwise it is left out of that batch. The sampled
+    episodes must agree on each field's per-step shape (ValueError naming the field otherwise), and some episode
+    must be long enough (ValueError).
     """
     lengths = np.fromiter((len(ep["reward"]) for ep in episodes), np.int64, len(episodes))
     counts = np.maximum(lengths - seq_len + 1, 0)  # (N,) windows per episode
@@ -253,9 +258,15 @@ def sample_windows(episodes: Sequence[dict], batch: int, seq_len: int,
     ends = np.cumsum(counts)  # (N,) flat id one past each episode's last window
     which = np.searchsorted(ends, picks, side="right")  # (B,) episode per window
     starts = picks - (ends - counts)[which]  # (B,) start step inside it
-    first = episodes[which[0]]
-    out = {k: np.empty((batch, seq_len, *v.shape[1:]), v.dtype) for k, v in first.items()}
+    sampled = [episodes[i] for i in np.unique(which)]
+    out = {k: np.empty((batch, seq_len, *v.shape[1:]), v.dtype) for k, v in sampled[0].items()
+           if all(k in ep for ep in sampled)}
+    for key in out:
+        shapes = {ep[key].shape[1:] for ep in sampled}
+        if len(shapes) > 1:
+            raise ValueError(f"field {key!r}: the sampled episodes differ in per-step shape ({sorted(shapes)}), "
+                             f"so they cannot share a batch")
     for b, (i, s) in enumerate(zip(which, starts)):
-        for key, value in episodes[i].items():
-            out[key][b] = value[s:s + seq_len]
+        for key, value in out.items():
+            value[b] = episodes[i][key][s:s + seq_len]
     return out

@@ -77,6 +77,7 @@ class RedisReplay:
 
     def insert(self, ep: dict, meta: dict) -> int:
         """Validate, then store the episode atomically (evicting the oldest beyond capacity); return its id.
+        The optional fields it carries (`goal`, `plan_z`, ...: replay/schema.py) are stored and read back as given.
         A bad episode raises EpisodeError naming the field, and nothing is stored."""
         validate_episode(ep, size=self.size, action_dim=self.action_dim)
         length = len(ep["reward"])

@@ -2,6 +2,7 @@
 
     sampler = Sampler(replay, batch=16, seq_len=50, seed=0)
     batch = sampler.next()    # {"image": (B, T, H, W, 3) uint8, "action": (B, T, A) float32, ...}
+                              # + the optional fields (`goal`, `plan_z`, ...) every sampled episode has
     sampler.close()
 
 The thread polls Redis every `poll_s`: each new episode is pulled and decoded once into a local cache (numpy views of
@@ -126,7 +127,9 @@ class Sampler:
             self._error = err
 
     def next(self, timeout: float | None = None) -> dict[str, np.ndarray]:
-        """The next (B, T, ...) batch; B*T steps count as sampled. TimeoutError after `timeout` seconds."""
+        """The next (B, T, ...) batch (the fields of `sample_windows`: an optional one such as `plan_z` only when
+        every episode sampled into the batch has it); B*T steps count as sampled. TimeoutError after `timeout`
+        seconds; RuntimeError when the sampling thread failed or the sampler is closed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._error is not None:

@@ -11,16 +11,31 @@ An episode is `dict[str, np.ndarray]` of length L (frames), DreamerV2 style:
 | `is_last`     | bool    | (L,)        | True only at [-1]                                              |
 | `is_terminal` | bool    | (L,)        | True only where the env terminated (implies is_last)           |
 | `success`     | bool    | (L,)        | Meta-World task success; False for DMC                         |
+| `goal`        | uint8   | (L, H, W, 3)| optional: PVDR's. The goal image the episode is conditioned on |
+|               |         |             | (same H, W as image; the same at every step)                   |
+| `plan_z`      | float32 | (L, D)      | optional: PVDR's. The dynamics representation z* that planning |
+|               |         |             | chose for action[t]; D >= 1; zeros at [0]                      |
+| `plan_tokens` | float32 | (L, D)      | optional: PVDR's. That plan's token indices, flattened (exact  |
+|               |         |             | small integers); D >= 1; zeros at [0]                          |
+| `log_prob`    | float32 | (L,)        | optional: PVDR's. Log-probability of action[t] under the       |
+|               |         |             | acting policy; 0 at [0]                                        |
+| `version`     | float32 | (L,)        | optional: PVDR's. Policy-weights version that chose action[t]  |
+|               |         |             | (-1: before any weights, random prefill); 0 at [0]             |
+
+The optional fields (`OPTIONAL`) may each be present or absent; a present one is checked like the others (dtype,
+length L, shape, finite values; their step-0 convention is the recorder's, not checked). Any other key is an error.
 
 Metadata (`meta`, a JSON-able dict) holds at least: suite, task, policy, seed (int), return (= reward.sum()),
 length (= L), render_mode, size (= H = W), action_repeat, action_dim (= A); extra keys are kept.
 
 Arrow form (one row per step): `image` fixed_size_binary(H*W*3) (decodes to a (L, H, W, 3) view without a copy),
-`action` fixed_size_list<float32>[A], the rest as float32/bool columns. The schema's metadata key `vid2act` holds
-JSON `{"schema_version", "image_shape", "meta"}`. A replay payload (the Redis value) is `PAYLOAD_MAGIC`, the CRC-32
-of the rest (4 bytes, big-endian), then an Arrow IPC stream whose buffers are lz4- or zstd-compressed; the checksum is
-verified before any byte reaches pyarrow (whose decompressors abort the process on some corrupt input), and the
-decoded table is fully validated.
+`action` fixed_size_list<float32>[A], the rest as float32/bool columns; a present optional field is a column too
+(`goal` like `image`, `plan_z`/`plan_tokens` like `action`, `log_prob`/`version` float32), an absent one no column,
+so a table without them reads exactly as before (SCHEMA_VERSION stays 1). The schema's metadata key `vid2act`
+holds JSON `{"schema_version", "image_shape", "meta"}`. A replay payload (the Redis value) is `PAYLOAD_MAGIC`, the
+CRC-32 of the rest (4 bytes, big-endian), then an Arrow IPC stream whose buffers are lz4- or zstd-compressed; the
+checksum is verified before any byte reaches pyarrow (whose decompressors abort the process on some corrupt input),
+and the decoded table is fully validated.
 """
 from __future__ import annotations
 
@@ -41,6 +56,18 @@ FIELDS: dict[str, np.dtype] = {
     "is_terminal": np.dtype(bool),
     "success": np.dtype(bool),
 }
+OPTIONAL: dict[str, np.dtype] = {
+    "goal": np.dtype(np.uint8),
+    "plan_z": np.dtype(np.float32),
+    "plan_tokens": np.dtype(np.float32),
+    "log_prob": np.dtype(np.float32),
+    "version": np.dtype(np.float32),
+}
+_OPTIONAL_SHAPES = {"goal": (4, "(L, H, W, 3) like image"), "plan_z": (2, "(L, D) with D >= 1"),
+                    "plan_tokens": (2, "(L, D) with D >= 1"), "log_prob": (1, "(L,)"), "version": (1, "(L,)")}
+_DTYPES = {**FIELDS, **OPTIONAL}
+_FRAMES = ("image", "goal")  # fixed_size_binary(H*W*3) columns
+_ROWS = ("action", "plan_z", "plan_tokens")  # fixed_size_list<float32> columns
 FLAGS = ("is_first", "is_last", "is_terminal", "success")
 META_KEYS: dict[str, type | tuple[type, ...]] = {
     "suite": str, "task": str, "policy": str, "seed": int, "return": (int, float), "length": int,
@@ -59,21 +86,46 @@ class EpisodeError(ValueError):
         self.problem = problem
 
 
-def validate_episode(ep: dict, *, size: int | None = None, action_dim: int | None = None) -> None:
-    """Raise EpisodeError naming the first field that is missing, mistyped, misshapen or inconsistent."""
+def _check_arrays(ep: dict) -> None:
+    """Every key is a field of the schema, every required one is there, each a numpy array of its dtype."""
     if not isinstance(ep, dict):
         raise EpisodeError("<episode>", f"expected a dict of arrays, got {type(ep).__name__}")
     for name in ep:
-        if name not in FIELDS:
-            raise EpisodeError(name, f"unexpected field (the schema has {', '.join(FIELDS)})")
-    for name, dtype in FIELDS.items():
+        if name not in _DTYPES:
+            raise EpisodeError(name, f"unexpected field (the schema has {', '.join(FIELDS)}; optional: "
+                                     f"{', '.join(OPTIONAL)})")
+    for name, dtype in _DTYPES.items():
         if name not in ep:
-            raise EpisodeError(name, "missing")
+            if name in FIELDS:
+                raise EpisodeError(name, "missing")
+            continue
         value = ep[name]
         if not isinstance(value, np.ndarray):
             raise EpisodeError(name, f"expected a numpy array, got {type(value).__name__}")
         if value.dtype != dtype:
             raise EpisodeError(name, f"dtype {value.dtype}, expected {dtype}")
+
+
+def _check_optional(ep: dict, image: np.ndarray) -> None:
+    """The optional fields present: their shapes against `image` (L, H, W, 3), finite floats."""
+    for name in OPTIONAL:
+        if name not in ep:
+            continue
+        value, (ndim, expected) = ep[name], _OPTIONAL_SHAPES[name]
+        if value.ndim != ndim or (ndim == 2 and value.shape[1] < 1):
+            raise EpisodeError(name, f"shape {value.shape}, expected {expected}")
+        if value.shape[0] != image.shape[0]:
+            raise EpisodeError(name, f"length {value.shape[0]} differs from image length {image.shape[0]}")
+        if name == "goal" and value.shape != image.shape:
+            raise EpisodeError(name, f"frames of shape {value.shape[1:]}, expected image's {image.shape[1:]}")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise EpisodeError(name, "holds NaN or infinite values")
+
+
+def validate_episode(ep: dict, *, size: int | None = None, action_dim: int | None = None) -> None:
+    """Raise EpisodeError naming the first field that is missing, unexpected, mistyped, misshapen or inconsistent
+    (the optional fields are checked only when present)."""
+    _check_arrays(ep)
     image, action = ep["image"], ep["action"]
     if image.ndim != 4 or image.shape[-1] != 3 or image.shape[1] != image.shape[2]:
         raise EpisodeError("image", f"shape {image.shape}, expected (L, H, W, 3) with H == W")
@@ -105,6 +157,7 @@ def validate_episode(ep: dict, *, size: int | None = None, action_dim: int | Non
         raise EpisodeError("is_last", "must be True at the last step and only there")
     if (ep["is_terminal"] & ~last).any():
         raise EpisodeError("is_terminal", "True at a step that is not the last")
+    _check_optional(ep, image)
 
 
 def validate_meta(meta: dict, ep: dict) -> None:
@@ -129,18 +182,23 @@ def validate_meta(meta: dict, ep: dict) -> None:
         raise EpisodeError("<meta>", f"not JSON-serialisable: {err}") from None
 
 
+def _to_arrow(value: np.ndarray, name: str) -> pa.Array:
+    """One field's (L, ...) array -> its Arrow column (contiguous frames without a copy)."""
+    if name in _FRAMES:  # (L, H, W, 3) uint8 -> fixed_size_binary(H*W*3)
+        return pa.FixedSizeBinaryArray.from_buffers(pa.binary(value[0].size), len(value),
+                                                    [None, pa.py_buffer(np.ascontiguousarray(value))])
+    if name in _ROWS:  # (L, D) float32 -> fixed_size_list<float32>[D]
+        return pa.FixedSizeListArray.from_arrays(pa.array(value.reshape(-1)), value.shape[1])
+    return pa.array(value)
+
+
 def episode_to_table(ep: dict, meta: dict) -> pa.Table:
-    """Validated episode -> Arrow table with one row per step and the metadata in the schema (no image copy)."""
+    """Validated episode -> Arrow table with one row per step and the metadata in the schema (no image copy);
+    an optional field becomes a column only when the episode has it. EpisodeError for an invalid episode or meta."""
     validate_episode(ep)
     validate_meta(meta, ep)
-    length, height, width, _ = ep["image"].shape
-    frame_bytes = height * width * 3
-    image = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(frame_bytes), length, [None, pa.py_buffer(np.ascontiguousarray(ep["image"]))])
-    action = pa.FixedSizeListArray.from_arrays(pa.array(ep["action"].reshape(-1)), ep["action"].shape[1])
-    columns = {"image": image, "action": action, "reward": pa.array(ep["reward"])}
-    columns.update({name: pa.array(ep[name]) for name in FLAGS})
-    header = {"schema_version": SCHEMA_VERSION, "image_shape": [height, width, 3], "meta": meta}
+    columns = {name: _to_arrow(ep[name], name) for name in _DTYPES if name in ep}
+    header = {"schema_version": SCHEMA_VERSION, "image_shape": list(ep["image"].shape[1:]), "meta": meta}
     return pa.table(columns, metadata={_META_KEY: json.dumps(header).encode()})
 
 
@@ -154,8 +212,26 @@ def _column(table: pa.Table, name: str) -> pa.Array:
     return array
 
 
+def _from_arrow(table: pa.Table, name: str, shape: list[int]) -> np.ndarray:
+    """One column -> its (L, ...) array; frames and rows are read-only views into the Arrow buffers."""
+    array, length = _column(table, name), table.num_rows
+    if name in _FRAMES:
+        frame_bytes = int(np.prod(shape))
+        if array.type != pa.binary(frame_bytes):
+            raise EpisodeError(name, f"arrow type {array.type}, expected fixed_size_binary[{frame_bytes}]")
+        return np.frombuffer(array.buffers()[1], np.uint8, length * frame_bytes,
+                             array.offset * frame_bytes).reshape(length, *shape)
+    if name in _ROWS:
+        if not pa.types.is_fixed_size_list(array.type) or array.type.value_type != pa.float32():
+            raise EpisodeError(name, f"arrow type {array.type}, expected fixed_size_list<float>")
+        return array.flatten().to_numpy(zero_copy_only=True).reshape(length, array.type.list_size)
+    return array.to_numpy(zero_copy_only=False)
+
+
 def table_to_episode(table: pa.Table) -> tuple[dict, dict]:
-    """Arrow table -> validated (episode, meta). Image and action are read-only views into Arrow buffers."""
+    """Arrow table -> validated (episode, meta), with each optional field the table has a column of. Image, action
+    and the 2-D/4-D optional fields are read-only views into Arrow buffers. EpisodeError names a missing column or
+    a bad type, dtype, shape or value."""
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
         raise EpisodeError("<schema>", "no vid2act metadata: not an episode table")
@@ -166,23 +242,11 @@ def table_to_episode(table: pa.Table) -> tuple[dict, dict]:
         raise EpisodeError("<schema>", f"unreadable vid2act metadata ({err})") from None
     if version != SCHEMA_VERSION:
         raise EpisodeError("<schema>", f"schema version {version}, this code reads {SCHEMA_VERSION}")
-    length = table.num_rows
-    image = _column(table, "image")
-    frame_bytes = int(np.prod(shape))
-    if image.type != pa.binary(frame_bytes):
-        raise EpisodeError("image", f"arrow type {image.type}, expected fixed_size_binary[{frame_bytes}]")
-    ep = {"image": np.frombuffer(image.buffers()[1], np.uint8, length * frame_bytes,
-                                 image.offset * frame_bytes).reshape(length, *shape)}
-    action = _column(table, "action")
-    if not pa.types.is_fixed_size_list(action.type) or action.type.value_type != pa.float32():
-        raise EpisodeError("action", f"arrow type {action.type}, expected fixed_size_list<float>")
-    ep["action"] = action.flatten().to_numpy(zero_copy_only=True).reshape(length, action.type.list_size)
-    ep["reward"] = _column(table, "reward").to_numpy(zero_copy_only=False)
-    for name in FLAGS:
-        ep[name] = _column(table, name).to_numpy(zero_copy_only=False)
-    for name, dtype in FIELDS.items():
-        if ep[name].dtype != dtype:
-            raise EpisodeError(name, f"stored dtype {ep[name].dtype}, expected {dtype}")
+    ep = {name: _from_arrow(table, name, shape) for name in _DTYPES
+          if name in FIELDS or name in table.column_names}
+    for name, value in ep.items():
+        if value.dtype != _DTYPES[name]:
+            raise EpisodeError(name, f"stored dtype {value.dtype}, expected {_DTYPES[name]}")
     validate_episode(ep)
     validate_meta(meta, ep)
     return ep, meta

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors import EnvWorker, action_dim, check_target, check_task, widest_action
-from learner import AgentSpec, Method, WorldModelConfig, get_method
+from learner import AgentSpec, Method, WorldModelConfig, get_method, read_checkpoint_info
 from replay import RateLimiter, RedisReplay, connect
 from runtime.config import RunSettings
 from teachers import ARCH_KEYS, teacher_info
@@ -127,9 +127,10 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
         return "", None
     if not directory:
         return "", None
-    info = teacher_info(directory)
+    info = read_checkpoint_info(directory, "pass a directory from `vid2act pretrain`")
     if method.pvdr or "pvdr" in info:
         return _pretrained_pvdr(cfg, method, directory, info), info
+    info = teacher_info(directory)
     action_free = info["kwargs"]["action_dim"] == 0
     if action_free != method.stacked:
         held = "an action-free video model" if action_free else "a teacher world model (with actions)"

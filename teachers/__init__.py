@@ -7,7 +7,8 @@ Interface:
         .model, .heldout_eps, .step
     PvdrPretrainer(out, episodes, info, PvdrConfig, image_size=, ...)   PVDR's tokenizer then dynamics CVAE (its
         Eq. 1) on source frames: .run() (resumes), .report(dir) (predicted snippets beside the truth);
-        snippet_video(tokenizer, model, frames) -> (m + l, H, 4W, 3) uint8 for TensorBoard
+        snippet_video(tokenizer, model, frames) -> (m + l, H, 4W, 3) uint8 for TensorBoard;
+        write_snippet_report(tokenizer, model, episodes, out, title) -> its PNG + JSON
     write_report(model, episodes, out, context=5, horizon=45) -> {mse, psnr, ...}   open-loop prediction quality
     openloop_video(model, sequence, context=5) -> (T, H, 3W, 3) uint8: truth | model | error, for TensorBoard
     TeacherPool.load(dirs, device="cpu", expect=None)
@@ -26,10 +27,10 @@ from teachers.config import TeacherConfig
 from teachers.pool import ARCH_KEYS, TeacherPool, load_teacher
 from teachers.pretrain import Pretrainer
 from teachers.pvdr_pretrain import PvdrPretrainer
-from teachers.pvdr_report import snippet_video
+from teachers.pvdr_report import snippet_video, write_snippet_report
 from teachers.report import openloop_video, write_report
 from teachers.service import BATCH_KEYS, LocalTeachers, Teachers, TeacherService, domain_names, teacher_info
 
 __all__ = ["ARCH_KEYS", "BATCH_KEYS", "LocalTeachers", "Pretrainer", "PvdrPretrainer", "TeacherConfig", "TeacherPool",
            "TeacherService", "Teachers", "domain_names", "load_teacher", "openloop_video", "snippet_video",
-           "teacher_info", "write_report"]
+           "teacher_info", "write_report", "write_snippet_report"]

@@ -173,7 +173,7 @@ def test_every_task_is_a_registered_gymnasium_env():
 
 
 def test_a_users_gymnasium_env_is_a_target_with_frames_resized_and_actions_mapped_to_its_bounds():
-    from actors.suites import check_target
+    from actors import check_target
 
     task = "gym/toy_envs:make_dot"
     check_target(task, size=16)  # gymnasium's check_env and the suite contract
