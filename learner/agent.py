@@ -161,7 +161,10 @@ class Parts(NamedTuple):
 
 def build_parts(spec: AgentSpec) -> Parts:
     """World model (APV's stacked one for a stacked method), actor and (when guided) the action VAE for `spec`: the
-    one builder of Learner and Player."""
+    one builder of Learner and Player. ValueError for PVDR's methods, whose parts `learner.pvdr` builds."""
+    if spec.uses.pvdr:
+        raise ValueError(f"method {spec.method} has no world model: its parts come from learner.pvdr "
+                         f"(make_learner and Player.for_spec pick them)")
     model = (StackedWorldModel if spec.uses.stacked else WorldModel)(**spec.model)
     guidance = GUIDANCE if spec.guided else 0
     vae = ActionVAE(model.feature_size, spec.model["action_dim"], spec.n_domains, spec.vae_latent,
