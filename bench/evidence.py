@@ -6,6 +6,9 @@
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py e5          # dreamerv2 seed 3 with faults at 1/3 and 2/3
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py apv         # APV (issue 15) on the same target, seeds, budget
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary [--out docs/results/evidence-walker_stand]
+    bash bench/sources_mw.sh                                     # once: Meta-World sources and pretrained models
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py mw [--sources runs/sources-mw] [--steps 20000]
+    MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary --study mw [--out docs/results/evidence-reach]
 
 E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
 0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
@@ -15,10 +18,14 @@ trained with `bench/faults.py`'s fault round (corrupt payload, kill -9 of an env
 learner) at one third and two thirds of its budget (rounds already done are not repeated on resume). `apv`: APV from
 the action-free video model of `bench/sources.sh` (`<sources>/apv-video`), seeds 0,1,2, the same runs' settings.
 
-`summary` pools every finished run: IQM of the final eval return (last fifth of the budget) with 95% stratified
-bootstrap CIs and P(improvement) over dreamerv2 (rliable, deploy/stats.py), the eval curves, per-seed JSON, and the
-goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3; the paper form's ratio reported too), E5's final return
-within the uninterrupted dreamerv2 seeds' range. Last line: the E3 headline; exit 1 on a missed goal.
+`mw` (issue 16): on `metaworld/reach`, dreamerv2, vid2act_stable, apv and pvdr x seeds 0,1,2 from
+`bench/sources_mw.sh`'s sources (teachers, APV's and PVDR's video models), scored by the eval success rate.
+
+`summary` pools every finished run of a study: IQM of the final eval score (last fifth of the budget; return, or
+success on Meta-World) with 95% stratified bootstrap CIs and P(improvement) over dreamerv2 (rliable,
+deploy/stats.py), the eval curves, per-seed JSON, and the goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3; the
+other methods' ratios reported too), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines:
+the headlines; exit 1 on a missed goal.
 """
 from __future__ import annotations
 
@@ -33,8 +40,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TARGET = "dmc/walker_stand"
-SOURCES = ("walker_walk", "walker_run", "cheetah_run", "hopper_stand")  # the paper's four DMC sources
+STUDIES = {  # target, its source tasks (the paper's four DMC sources; four Meta-World tasks), scored eval key
+    "walker_stand": ("dmc/walker_stand", ("walker_walk", "walker_run", "cheetah_run", "hopper_stand"), "eval/return"),
+    "mw": ("metaworld/reach", ("drawer-open", "button-press", "door-open", "window-close"), "eval/success"),
+}
+TARGET, SOURCES, _ = STUDIES["walker_stand"]
 # cpu preset; one env actor and one learner thread per run (two runs share the 2 cores); an update per 10 env
 # frames; the policy evaluated every 4k env steps on 5 episodes
 RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
@@ -42,22 +52,26 @@ RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
 E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
 APV = ["apv"]
-PARTS = ("e3", "e4", "e5", "apv")
+MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
+PARTS = {"walker_stand": ("e3", "e4", "e5", "apv"), "mw": ("mw",)}
+PRETRAINED = {"apv": "apv-video", "pvdr": "pvdr-video"}  # under the sources root, from its sources script
 
 
-def common(args) -> list[str]:
-    sources = Path(args.sources).resolve()
-    return [*RUN, f"train.steps={args.steps}",
-            "train.teachers=" + ",".join(str(sources / "teachers" / s) for s in SOURCES),
-            "train.sources=" + ",".join(str(sources / "data" / s) for s in SOURCES)]
+def common(args, study: str = "walker_stand") -> list[str]:
+    sources, (target, tasks, _) = Path(args.sources).resolve(), STUDIES[study]
+    return [*RUN, f"train.steps={args.steps}", f"env.task={target}",
+            "train.teachers=" + ",".join(str(sources / "teachers" / s) for s in tasks),
+            "train.sources=" + ",".join(str(sources / "data" / s) for s in tasks)]
 
 
-def sweep(args, part: str, variants: list[str], seeds: str) -> int:
-    cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", TARGET, "--seeds", seeds,
-           "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1", *common(args)]
-    video = Path(args.sources).resolve() / "apv-video"
+def sweep(args, part: str, variants: list[str], seeds: str, study: str = "walker_stand") -> int:
+    cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", STUDIES[study][0], "--seeds",
+           seeds, "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1",
+           *common(args, study)]
     for name in variants:
-        cmd += ["--variant", name, *([f"train.init_from={video}"] if name.startswith("apv") else [])]
+        pretrained = PRETRAINED.get(name.split("_")[0])
+        cmd += ["--variant", name, *([f"train.init_from={Path(args.sources).resolve() / pretrained}"]
+                                     if pretrained else [])]
     print("$", " ".join(cmd[2:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
 
@@ -76,7 +90,7 @@ def faulted(args) -> int:
         if (run_dir / "metrics.jsonl").exists() else []
     reached = max((r["env_steps"] for r in rows), default=0)
     rounds = tuple(s for s in (args.steps // 3, 2 * args.steps // 3) if s > reached)
-    cfg = load_config("cpu", [*common(args), f"env.task={TARGET}", "train.method=dreamerv2", "seed=3",
+    cfg = load_config("cpu", [*common(args), "train.method=dreamerv2", "seed=3",
                               "train.learner_threads=1", f"logdir={run_dir}"]).validate()
     local_ray(num_cpus=2)
     try:
@@ -92,57 +106,61 @@ def summary(args) -> int:
     from deploy.report import report
     from deploy.stats import aggregate, eval_curves
 
-    work, out = Path(args.work), Path(args.out)
-    runs = sorted(p.parent for part in PARTS for p in (work / part).glob("*/metrics.jsonl"))
+    work, out, (target, _, key) = Path(args.work), Path(args.out), STUDIES[args.study]
+    runs = sorted(p.parent for part in PARTS[args.study] for p in (work / part).glob("*/metrics.jsonl"))
     if not runs:
-        print(f"no finished runs under {work}: run e3 first")
+        print(f"no finished runs under {work}: run {PARTS[args.study][0]} first")
         return 1
     for path in report(runs, out):
         print(f"wrote {path}")
-    curves = eval_curves(runs)
-    base = f"{TARGET.split('/')[-1]}-dreamerv2"
+    curves = eval_curves(runs, key)
+    base = f"{target.split('/')[-1]}-dreamerv2"
     table = aggregate(curves, base)
-    (out / "evidence.json").write_text(json.dumps({"target": TARGET, "settings": table, "runs": [r.name for r in runs],
-                                                   "run_settings": common(args)}, indent=1))
+    (out / "evidence.json").write_text(json.dumps({"target": target, "score": key, "settings": table,
+                                                   "runs": [r.name for r in runs],
+                                                   "run_settings": common(args, args.study)}, indent=1))
     for label, row in sorted(table.items()):
         p = f", P(improvement over dreamerv2) {row['p_improvement']:.2f}" if "p_improvement" in row else ""
-        print(f"{label}: IQM {row['iqm']:.1f} (95% CI {row['ci'][0]:.1f}-{row['ci'][1]:.1f}, {row['seeds']} seeds){p}")
-    ok = True
-    faults = table.get(f"{base}_faults")
-    if faults and base in curves:
-        finals = [c.eval_return[-1] for c in curves[base]]
-        inside = min(finals) <= curves[f"{base}_faults"][0].eval_return[-1] <= max(finals)
-        ok &= inside
-        print(f"E5: the faulted seed's final eval return {curves[f'{base}_faults'][0].eval_return[-1]:.1f} vs the "
-              f"uninterrupted seeds' {min(finals):.1f}-{max(finals):.1f}: {'inside' if inside else 'OUTSIDE'}")
+        print(f"{label}: IQM {key} {row['iqm']:.2f} (95% CI {row['ci'][0]:.2f}-{row['ci'][1]:.2f}, {row['seeds']} "
+              f"seeds){p}")
+    ok = _faulted_inside(curves, base)
     if base not in table:
         print("no dreamerv2 runs yet: no ratio")
         return 1
-    for label in (f"{base.rsplit('-', 1)[0]}-{name}" for name in ("apv", "vid2act", "vid2act_stable")):
+    for label in (f"{base.rsplit('-', 1)[0]}-{name}" for name in ("apv", "pvdr", "vid2act", "vid2act_stable")):
         if label in table:
             ratio = table[label]["iqm"] / max(table[base]["iqm"], 1e-9)
-            if label.endswith("stable"):
+            if label.endswith("stable") and args.study == "walker_stand":
                 ok &= ratio >= 1.15
             p_improvement = table[label].get("p_improvement", float("nan"))
-            print(f"headline E3: {label.split('-', 1)[1]} / dreamerv2 IQM eval return = {ratio:.2f}x "
-                  f"(P(improvement) {p_improvement:.2f}; goal >= 1.15x for the variant)")
+            print(f"headline: {label.split('-', 1)[1]} / dreamerv2 IQM {key} = {ratio:.2f}x (P(improvement) "
+                  f"{p_improvement:.2f}{'; goal >= 1.15x for the variant' if args.study == 'walker_stand' else ''})")
     return 0 if ok else 1
+
+
+def _faulted_inside(curves: dict, base: str) -> bool:
+    """E5: the faulted seed's final score lies within the uninterrupted seeds' range (True without an E5 run)."""
+    if f"{base}_faults" not in curves or base not in curves:
+        return True
+    finals, faulted_final = [c.eval_return[-1] for c in curves[base]], curves[f"{base}_faults"][0].eval_return[-1]
+    inside = min(finals) <= faulted_final <= max(finals)
+    print(f"E5: the faulted seed's final eval return {faulted_final:.1f} vs the uninterrupted seeds' "
+          f"{min(finals):.1f}-{max(finals):.1f}: {'inside' if inside else 'OUTSIDE'}")
+    return inside
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=[*PARTS, "summary"])
-    parser.add_argument("--sources", default="runs/sources", help="ROOT of bench/sources.sh")
+    parser.add_argument("part", choices=[*(p for parts in PARTS.values() for p in parts), "summary"])
+    parser.add_argument("--study", choices=list(STUDIES), default="walker_stand", help="which study `summary` reads")
+    parser.add_argument("--sources", default="runs/sources", help="ROOT of bench/sources.sh (sources_mw.sh for mw)")
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, default=40_000, help="env steps per run")
     parser.add_argument("--out", default="docs/results/evidence-walker_stand")
     args = parser.parse_args()
-    if args.part == "e3":
-        return sweep(args, "e3", E3, "0,1,2")
-    if args.part == "e4":
-        return sweep(args, "e4", E4, "0,1")
-    if args.part == "apv":
-        return sweep(args, "apv", APV, "0,1,2")
+    sweeps = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}
+    if args.part in sweeps:
+        return sweep(args, args.part, *sweeps[args.part], study="mw" if args.part == "mw" else "walker_stand")
     return faulted(args) if args.part == "e5" else summary(args)
 
 
