@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 
 from pathlib import Path
 
@@ -175,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(cfg, args) or 0)
     except KeyboardInterrupt:
-        print(f"vid2act {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+        how = "stopped by SIGTERM (`ray job stop`, a scheduler)" if SIGTERM.is_set() else "interrupted"
+        print(f"vid2act {args.command}: {how}; re-run the same command to resume", file=sys.stderr)
+        return 143 if SIGTERM.is_set() else 130
     except Exception as error:  # noqa: BLE001 -- every failure is one line here; its trace is in the run's log
         if os.environ.get("VID2ACT_DEBUG"):
             raise
@@ -232,6 +234,11 @@ def field_docs(cls: type) -> dict[str, str]:
     body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
     return {a.target.id: " ".join(str(b.value.value).split()) for a, b in zip(body, body[1:])
             if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)}
+
+
+SIGTERM = threading.Event()
+"""Set when SIGTERM reached the driver (`ray job stop`, a scheduler): `deploy.ray_runtime` turns it into a
+KeyboardInterrupt, so the run unwinds like Ctrl-C, and the CLI names it in its line."""
 
 
 class UserError(RuntimeError):

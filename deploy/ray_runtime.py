@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 
 import ray
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -24,6 +26,21 @@ def worker_env() -> dict[str, str]:
             **{k: v for k, v in os.environ.items() if k == "VID2ACT_INJECT"}}
 
 
+def _stop_on_sigterm() -> None:
+    """After `ray.init`: SIGTERM raises KeyboardInterrupt in the main thread (flagged in `deploy.cli.SIGTERM`), so
+    the run unwinds (actors, Redis, the lock) and the CLI prints one line. Ray's core worker installs a C-level
+    handler that dumps a stack trace ("*** SIGTERM received ... PC: @ ...") before its own `sys.exit`; this handler
+    replaces it."""
+    def stop(signum, frame):
+        from deploy.cli import SIGTERM
+
+        SIGTERM.set()
+        raise KeyboardInterrupt("SIGTERM")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> None:
     """Join the Ray cluster in `RAY_ADDRESS` or the current one; otherwise start a local Ray."""
     if ray.is_initialized():
@@ -35,10 +52,12 @@ def ensure_ray(num_cpus: int | None = None, include_dashboard: bool = False) -> 
         runtime_env["env_vars"] = {k: v for k, v in worker_env().items() if k not in job_vars}
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=True)
+        _stop_on_sigterm()
         log.info("joined Ray cluster at %s", os.environ["RAY_ADDRESS"])
         return
     ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, runtime_env=runtime_env,
              configure_logging=False)
+    _stop_on_sigterm()
     if getattr(ray._private.worker.global_worker.node, "head", True):  # False: Ray found a running head and joined
         log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     else:

@@ -92,7 +92,8 @@ def head():
     (root / "token").write_text(token)
     gcs, dashboard, metrics, client, node_manager, object_manager, agent_http, agent_grpc, runtime_env = free_ports(9)
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(root / "token"),
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MUJOCO_GL": "egl", "RAY_USAGE_STATS_ENABLED": "0"}
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MUJOCO_GL": "egl", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_JOB_STOP_WAIT_TIME_S": "60"}  # a stopped job's driver gets time to unwind before SIGKILL
     env.pop("RAY_ADDRESS", None)
     command = [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus=2", f"--port={gcs}",
                "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
@@ -180,7 +181,16 @@ def test_vid2act_scale_reaches_a_submitted_job(head):
         time.sleep(3)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"run {logdir.name}: env actors -> 2" in out.stdout
+
+    def scaled() -> bool:
+        rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+        return any(r.get("actor/count") == 2 for r in rows)
+
+    deadline = time.monotonic() + 180
+    while not scaled() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert scaled(), "no env-actor report with 2 actors"
+    head.client().stop_job(job)  # `ray job stop`: SIGTERM to the driver, which unwinds and says so in one line
     status, logs = head.wait(job)
-    assert status == JobStatus.SUCCEEDED, logs[-4000:]
-    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
-    assert any(r.get("actor/count") == 2 for r in rows), "no env-actor report with 2 actors"
+    assert status == JobStatus.STOPPED, logs[-4000:]
+    assert "stopped by SIGTERM" in logs and "SIGTERM received" not in logs, logs[-4000:]  # no C++ stack dump
