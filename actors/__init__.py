@@ -24,8 +24,11 @@ Interface:
 A policy is `policy(obs, info) -> actions (K, A)` over values stacked across K envs.
 """
 import os
+import warnings
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must precede the first mujoco import
+# Meta-World's scripted experts warn on every episode that their gains exceed the clipped action range (harmless)
+warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", category=UserWarning)
 
 from actors.agents import NET_ARCH, load_agent, train_agent  # noqa: E402
 from actors.behaviour import assign_policies, make_policy, parse_policy_mix  # noqa: E402

@@ -21,6 +21,7 @@ import threading
 
 from pathlib import Path
 
+from learner import METHODS
 from deploy.config import PRESETS, Config, ConfigError, leaves, apply_overrides, load_config, read_config
 
 TRACE = logging.getLogger("vid2act.trace")
@@ -44,7 +45,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
         "pretrain a frozen teacher world model on one source dataset (Eq. 2), APV's action-free video model or PVDR's "
         "video models",
         {"--seed": "seed", "--device": "device", "--steps": "teacher.steps"},
-        [("--dataset", {"required": True, "help": "source dataset directory (comma-separated with --action-free)"}),
+        [("--dataset", {"required": True, "help": "source dataset directory (comma-separated with --action-free or "
+                                                 "--pvdr)"}),
          ("--action-free", {"action": "store_true", "help": "APV's action-free video model on the frames of every "
                                                             "--dataset pooled, actions ignored (APV Eq. 1-2)"}),
          ("--pvdr", {"action": "store_true", "help": "PVDR's tokenizer and visual dynamics CVAE on the frames of "
@@ -133,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="store_true",
                        help="also the libraries' own INFO lines (MuJoCo's GL backend, Ray's auth notice)")
         for flag, key in flags.items():
-            p.add_argument(flag, dest=f"cfg:{key}", default=None, help=f"sets {key}")
+            choices = {"train.method": list(METHODS)}.get(key)  # the methods, discoverable in --help
+            p.add_argument(flag, dest=f"cfg:{key}", default=None, choices=choices, help=f"sets {key}")
         for flag, kwargs in extra:
             p.add_argument(flag, **kwargs)
         p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")

@@ -103,10 +103,10 @@ class Config:
         if ":" in self.env.task and self.env.task.split("/", 1)[0] not in SUITES:  # a bare module:factory
             self.env.task = f"gym/{self.env.task}"
         check_task(self.env.task)
-        if self.train.method in METHODS and METHODS[self.train.method].pvdr and not self.env.goal:
+        if self.train.method in METHODS and METHODS[self.train.method].pvdr and not self.env.goal \
+                and self.env.task.startswith("metaworld/"):
             self.env.goal, self.env.success_reward = True, self.env.success_reward or 60.0
-            log.info("method %s plans toward goal images: env.goal=true, env.success_reward=%g (PVDR's Meta-World "
-                     "setting)", self.train.method, self.env.success_reward)
+            log.info("method %s: env.goal=true, env.success_reward=%g", self.train.method, self.env.success_reward)
         need(self.collect.suite in ("dmc", "metaworld"), "collect.suite",
              f"{self.collect.suite!r} is not dmc or metaworld")
         for task in self.collect.task_list:

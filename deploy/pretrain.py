@@ -29,8 +29,8 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, ac
     datasets) into `out`; write its report; return a summary."""
     readers, paths = _readers(cfg, dataset, skip_corrupt)
     if len(readers) != 1 and not action_free:
-        raise ConfigError(f"a teacher learns one source dataset, got {len(readers)}: pass one --dataset, or "
-                          f"--action-free to pool several into APV's action-free video model")
+        raise ConfigError(f"a teacher learns one source dataset, got {len(readers)}: pass one --dataset, or pool "
+                          f"several with --action-free (APV's video model) or --pvdr (PVDR's)")
     info, episodes, width = (_video_data if action_free else _teacher_data)(cfg, readers, paths)
     kwargs = cfg.model.kwargs(cfg.env.size, width, reward_head=False)
     out = Path(out)
@@ -42,9 +42,9 @@ def pretrain(cfg: Config, dataset: str, out: str, skip_corrupt: bool = False, ac
     metrics = trainer.run()
     kind = "action-free video model" if action_free else "teacher"
     report = write_report(trainer.model, trainer.heldout_eps, out / "report",
-                          title=f"{kind} {info['suite']}/{info['task']} after {trainer.step} steps, held-out episodes")
+                          title=f"{kind} on {sources(info)} after {trainer.step} steps, held-out episodes")
     save_config(cfg, out)
-    return {kind: f"{info['suite']}/{info['task']}", "out": str(out), "steps": trainer.step, "resumed_from": start,
+    return {"model": kind, "sources": sources(info), "out": str(out), "steps": trainer.step, "resumed_from": start,
             "episodes": len(episodes), "action_width": width, "feature_size": trainer.model.feature_size,
             **{k: round(v, 4) for k, v in metrics.items()}, "openloop_mse": round(report["mse_mean"], 5),
             "openloop_psnr": round(report["psnr_mean"], 2)}
@@ -64,15 +64,24 @@ def pretrain_pvdr(cfg: Config, dataset: str, out: str, skip_corrupt: bool = Fals
     metrics = trainer.run()
     report = trainer.report(out / "report")
     save_config(cfg, out)
-    return {"pvdr video models": f"{info['suite']}/{info['task']}", "out": str(out), "steps": trainer.step,
+    return {"model": "PVDR tokenizer + CVAE", "sources": sources(info), "out": str(out), "steps": trainer.step,
             "tokenizer_steps": trainer.tokenizer_step, "resumed_from": start, "episodes": len(episodes),
             **{k: round(v, 4) for k, v in metrics.items()}, **{f"report/{k}": round(v, 4) for k, v in report.items()}}
+
+
+def sources(info: dict) -> str:
+    """`dmc/walker_walk, dmc/hopper_stand`: the source tasks a model learned from."""
+    return ", ".join(f"{info['suite']}/{task}" for task in info["task"].split(","))
 
 
 def _readers(cfg: Config, dataset: str, skip_corrupt: bool) -> tuple[list[DatasetReader], list[str]]:
     """The comma-separated datasets' readers, checked: frames of `env.size`, one suite."""
     paths = split_csv(str(dataset))
     readers = [DatasetReader(d, skip_corrupt=skip_corrupt) for d in paths]
+    sizes = {path: reader.meta.get("size", cfg.env.size) for reader, path in zip(readers, paths)}
+    if len(set(sizes.values())) > 1:
+        raise ConfigError("the datasets hold frames of different sizes (" + ", ".join(
+            f"{path}: {size}x{size}" for path, size in sizes.items()) + "): pool datasets of one frame size")
     for reader, path in zip(readers, paths):
         if reader.meta.get("size", cfg.env.size) != cfg.env.size:
             raise ConfigError(f"config env.size: {cfg.env.size} but dataset {path} holds {reader.meta['size']}x"
@@ -113,6 +122,8 @@ def _video_data(cfg: Config, readers: list[DatasetReader], paths: list[str]) -> 
 def run(cfg: Config, args) -> int:
     if args.pvdr and args.action_free:
         raise ConfigError("--pvdr and --action-free pretrain different models: pass one")
+    if args.pvdr and getattr(args, "cfg:teacher.steps", None) is not None:  # --steps: the CVAE's steps here
+        cfg.pvdr.steps = cfg.teacher.steps
     summary = pretrain_pvdr(cfg, args.dataset, args.out, args.skip_corrupt) if args.pvdr else \
         pretrain(cfg, args.dataset, args.out, args.skip_corrupt, args.action_free)
     print(json.dumps(summary, indent=1))

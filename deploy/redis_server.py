@@ -92,7 +92,9 @@ class RedisServer:
         if binary is None:
             raise RedisServerError("redis-server not found on PATH; install it: apt-get install -y redis-server, "
                                    "or run `make setup`")
-        self.process = subprocess.Popen([binary, str(self._write_conf())], cwd=self.dir,
+        # its own session: a terminal's Ctrl-C reaches the driver, which stops the server itself (a SIGINT to the
+        # whole group would end the server first and read as a crash to the supervisor)
+        self.process = subprocess.Popen([binary, str(self._write_conf())], cwd=self.dir, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         atexit.register(self.stop)
         client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=2)

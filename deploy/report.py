@@ -158,16 +158,27 @@ def target_of(run_dir: Path) -> str:
     return read_config(run_dir / "config.yaml").env.task if (run_dir / "config.yaml").exists() else "?"
 
 
+def by_target(run_dirs: list[Path]) -> dict[str, list[Path]]:
+    """Runs grouped by the target task each trained on (a comparison is only within one target)."""
+    groups: dict[str, list[Path]] = {}
+    for run_dir in run_dirs:
+        groups.setdefault(target_of(run_dir), []).append(run_dir)
+    return groups
+
+
 def report_sweep(sweep_dir: Path) -> list[Path]:
     """`report` per target of a sweep's runs (`<sweep>/*/metrics.jsonl`), into `<sweep>/report-<target>/`."""
-    by_target: dict[str, list[Path]] = {}
-    for run_dir in sorted(p.parent for p in Path(sweep_dir).glob("*/metrics.jsonl")):
-        by_target.setdefault(target_of(run_dir), []).append(run_dir)
-    return [path for target, dirs in by_target.items()
+    runs = sorted(p.parent for p in Path(sweep_dir).glob("*/metrics.jsonl"))
+    return [path for target, dirs in by_target(runs).items()
             for path in report(dirs, Path(sweep_dir) / f"report-{target.replace('/', '-')}")]
 
 
 def report(run_dirs: list[Path], out: Path) -> list[Path]:
+    """The figures and statistics of runs on one target into `out`; runs on several targets get one
+    `out/<target>/` each (their returns and baselines are not comparable)."""
+    groups = by_target(run_dirs)
+    if len(groups) > 1:
+        return [path for target, dirs in groups.items() for path in report(dirs, out / target.replace("/", "-"))]
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_metrics(d) for d in run_dirs}
     target = target_of(run_dirs[0])

@@ -113,8 +113,9 @@ class Learner:
         values = torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
                               for v in metrics.values()]).tolist()
         out = dict(zip(metrics, values))
-        out.update({"train/dominant_domain": float(self.running.dominant()),
-                    "train/skipped_updates": float(self.skipped)})
+        out["train/skipped_updates"] = float(self.skipped)
+        if self.distiller is not None:
+            out["train/dominant_domain"] = float(self.running.dominant())
         return out
 
     def _reward_target(self):

@@ -101,9 +101,9 @@ def plan_run(cfg: RunSettings) -> RunPlan:
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
                            f"({cfg.env.task}): use teachers pretrained on {suite} sources")
-    if method.pvdr and not (suite == "metaworld" and cfg.env.goal):
-        raise RunError(f"method {method.name} plans toward a goal image: train on a Meta-World target with "
-                       f"env.goal=true env.success_reward=60 (the `pvdr` variant sets both)")
+    if method.pvdr and suite != "metaworld":
+        raise RunError(f"method {method.name} plans toward goal images, which come from Meta-World's scripted "
+                       f"experts: pass a Meta-World target, e.g. --target metaworld/reach")
     init_from, pretrained = _pretrained(cfg, method, suite)
     # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
     fixed = infos or ([pretrained] if pretrained and pretrained.get("kwargs", {}).get("action_dim") else [])
@@ -119,11 +119,13 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
     model (`apv_no_pretrain` ignores one), the others take a teacher; RunError naming the fix otherwise."""
     directory = cfg.train.init_from
     if method.pretrained and not directory:
-        raise RunError(f"method {method.name} starts from a pretrained action-free video model: pass --pretrained DIR "
-                       f"(from `vid2act pretrain --action-free --dataset d1,d2,... --out DIR`)")
+        what, flag = ("PVDR's pretrained video models", "--pvdr") if method.pvdr else \
+            ("a pretrained action-free video model", "--action-free")
+        raise RunError(f"method {method.name} starts from {what}: pass --pretrained DIR (from `vid2act pretrain "
+                       f"{flag} --dataset d1,d2,... --out DIR`)")
     if method.stacked and not method.pretrained:
         if directory:
-            log.warning("method %s trains from scratch: train.init_from %s is not used", method.name, directory)
+            log.warning("method %s trains from scratch: --pretrained %s is not used", method.name, directory)
         return "", None
     if not directory:
         return "", None
@@ -138,7 +140,8 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
                  "use --method apv for an action-free model")
         raise RunError(f"{directory} holds {held}, which method {method.name} cannot start from; {wants}")
     if info.get("suite") != suite:
-        raise RunError(f"{directory} was pretrained on {info.get('suite')} videos, not on the target's suite {suite}")
+        raise RunError(f"{directory} was pretrained on {info.get('suite')} videos, not on the target's suite {suite}: "
+                       f"pretrain one on {suite} sources")
     here = cfg.model.kwargs(cfg.env.size, 0, reward_head=False)
     diff = {k: (info["kwargs"][k], here[k]) for k in ARCH_KEYS if info["kwargs"][k] != here[k]}
     if diff:
@@ -151,7 +154,8 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
 def _pretrained_pvdr(cfg: RunSettings, method: Method, directory: str, info: dict) -> str:
     """`directory` as PVDR's pretrained tokenizer and CVAE for `method`; RunError naming the fix otherwise."""
     if "pvdr" not in info or not method.pvdr:
-        held = "PVDR's video models" if "pvdr" in info else "another method's model"
+        held = "PVDR's video models" if "pvdr" in info else ("an action-free video model (APV's)" if
+                                                             info.get("action_free") else "a teacher world model")
         raise RunError(f"{directory} holds {held}, which method {method.name} cannot start from; "
                        + ("use --method pvdr" if "pvdr" in info else "`vid2act pretrain --pvdr` makes PVDR's"))
     here = dataclasses.asdict(cfg.learner.pvdr)

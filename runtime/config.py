@@ -18,8 +18,8 @@ def split_csv(text: str) -> list[str]:
 @dataclass
 class TrainConfig:
     method: str = "vid2act"
-    """`vid2act`, `dreamerv2`, `no_domain_weights`, `no_action_guidance`, `apv`, `apv_no_bonus` or `apv_no_pretrain`
-    (learner.METHODS)."""
+    """`vid2act`, `dreamerv2`, `no_domain_weights`, `no_action_guidance`, `apv`, `apv_no_bonus`, `apv_no_pretrain`,
+    `pvdr`, `pvdr_no_prior_opt`, `pvdr_no_act_sl`, `pvdr_no_act_rl` or `pvdr_random_z` (learner.METHODS)."""
     teachers: str = ""
     """Comma-separated teacher directories."""
     sources: str = ""
@@ -28,7 +28,8 @@ class TrainConfig:
     """Ray actors serving the frozen teachers, each a group of them (0 = in the learner's own process)."""
     init_from: str = ""
     """A pretrained model to start the student from (`--pretrained`, `--init-from`): a teacher directory for the
-    pretrained-DreamerV2 baseline, an action-free video model (`vid2act pretrain --action-free`) for APV."""
+    pretrained-DreamerV2 baseline, an action-free video model (`vid2act pretrain --action-free`) for APV, PVDR's
+    video models (`vid2act pretrain --pvdr`) for PVDR."""
     steps: int = 100_000
     """Env steps (after action repeat) to train for."""
     minutes: float = 0.0

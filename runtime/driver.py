@@ -14,7 +14,10 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
+
+from learner import checkpoint_exists
 
 from runtime.builders import RunError, RunPlan
 from runtime.cadence import Clock, Deadline, Every
@@ -114,8 +117,11 @@ class Driver:
         poll, stall, deadline = Clock(0.5), Clock(STALL_WARNING_S), Deadline(60 * t.minutes)
         wanted = t.num_actors
         stall.reset()
-        log.info("train: %s on %s, %d teachers, %d env workers%s", t.method, self.cfg.env.task, len(self.plan.teachers),
-                 wanted, f", the student initialised from {self.plan.init_from}" if self.plan.init_from else "")
+        resuming = checkpoint_exists(Path(self.cfg.logdir) / "checkpoint")
+        log.info("train: %s on %s%s, %d env workers%s", t.method, self.cfg.env.task,
+                 f", {len(self.plan.teachers)} teachers" if self.plan.teachers else "", wanted,
+                 ", resuming from its checkpoint" if resuming else
+                 f", the student initialised from {self.plan.init_from}" if self.plan.init_from else "")
         while True:
             done = self.env_steps() >= t.steps or deadline.passed()
             if done and self.learner_job is None:

@@ -120,5 +120,5 @@ class PvdrPretrainer:
     def report(self, out: str | Path) -> dict:
         """Predicted snippets beside the truth on the held-out episodes (`teachers/pvdr_report.py`)."""
         return write_snippet_report(self.tokenizer, self.model, self.heldout_eps, out,
-                                    title=f"PVDR on {self.info.get('task', '?')} after {self.step} CVAE steps, "
-                                          f"held-out episodes")
+                                    title=f"PVDR on {self.info.get('task', '?').replace(',', ', ')} after "
+                                          f"{self.step} CVAE steps, held-out episodes")

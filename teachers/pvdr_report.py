@@ -4,7 +4,8 @@ Per episode, the snippet at its start: m context frames, then l future frames. R
 reconstruction (its ceiling); the CVAE's decoding with z = the posterior mean E(x, y) (what the representation
 holds); with z = the prior mean P(x) (what planning starts from). Writes into `out`:
     snippets.png    the rows for the first held-out episode, labelled, the context's end marked
-    snippets.json   pixel MSE ([0, 1] scale) of each row's future frames and token accuracy, mean over episodes
+    snippets.json   `<row>_mse` (pixels in [0, 1]) of each row's future frames and `<row>_token_accuracy`, mean over
+                    episodes (rows `tokenizer`, `posterior`, `prior`)
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import torch
 
 from learner import Tokenizer, VisualDynamicsModel
 
-ROWS = ("truth", "tokenizer", "CVAE, z = E(x, y)", "CVAE, z = P(x)")
+ROWS = {"truth": "truth", "tokenizer": "tokenizer", "posterior": "CVAE, z = E(x, y)", "prior": "CVAE, z = P(x)"}
+"""The report's rows: JSON key -> figure label."""
 
 
 @torch.no_grad()
@@ -32,10 +34,10 @@ def predict_snippet(tokenizer: Tokenizer, model: VisualDynamicsModel, frames_THW
     tokens = tokenizer.encode(frames)[None]  # (1, T, h, w)
     x, y = tokens[:, :m], tokens[:, m:]
     rows = {"truth": frames.float() / 255.0, "tokenizer": tokenizer.decode(tokens[0])}
-    for name, (mean, _) in (("CVAE, z = E(x, y)", model.posterior(x, y)), ("CVAE, z = P(x)", model.prior(x))):
+    for name, (mean, _) in (("posterior", model.posterior(x, y)), ("prior", model.prior(x))):
         future = model.generate(x, mean)
         rows[name] = torch.cat([tokenizer.decode(x[0]), tokenizer.decode(future[0])])
-        rows[f"{name} token accuracy"] = float((future == y).float().mean())
+        rows[f"{name}_token_accuracy"] = float((future == y).float().mean())
     return {k: v.cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in rows.items()}
 
 
@@ -61,18 +63,19 @@ def write_snippet_report(tokenizer: Tokenizer, model: VisualDynamicsModel, episo
         raise ValueError(f"no held-out episode holds a snippet of {cfg.snippet} frames")
     m = cfg.context
     summary = {"episodes": len(results), "context": m, "future": cfg.future}
-    for row in ROWS[1:]:
-        summary[f"{row} mse"] = float(np.mean([((r[row] - r["truth"])[m:] ** 2).mean() for r in results]))
-        if f"{row} token accuracy" in results[0]:
-            summary[f"{row} token accuracy"] = float(np.mean([r[f"{row} token accuracy"] for r in results]))
+    for row in list(ROWS)[1:]:
+        summary[f"{row}_mse"] = float(np.mean([((r[row] - r["truth"])[m:] ** 2).mean() for r in results]))
+        if f"{row}_token_accuracy" in results[0]:
+            summary[f"{row}_token_accuracy"] = float(np.mean([r[f"{row}_token_accuracy"] for r in results]))
     (out / "snippets.json").write_text(json.dumps(summary, indent=1))
     first, size = results[0], results[0]["truth"].shape[1]
     grid = np.concatenate([np.concatenate(list(first[row]), 1) for row in ROWS], 0)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * cfg.snippet), 3.2))
     ax.imshow(grid.clip(0, 1), interpolation="nearest")
     ax.axvline(m * size - 0.5, color="red", linewidth=1.5)
-    ax.text(m * size + 2, 2, "predicted from here", color="red", fontsize=7, va="top")
-    ax.set_yticks([size * (i + 0.5) for i in range(len(ROWS))], ROWS, fontsize=7)
+    ax.text(m * size + 2, 2, "predicted from here", color="white", fontsize=7, va="top",
+            bbox={"facecolor": "red", "edgecolor": "none", "pad": 1})
+    ax.set_yticks([size * (i + 0.5) for i in range(len(ROWS))], list(ROWS.values()), fontsize=7)
     ax.set_xticks([size * (i + 0.5) for i in range(cfg.snippet)], [str(i) for i in range(cfg.snippet)], fontsize=7)
     ax.set_xlabel(f"frame (first {m} the context x, the next {cfg.future} the future y)", fontsize=8)
     ax.set_title(title, fontsize=9)

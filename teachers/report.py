@@ -11,6 +11,7 @@ short episodes. Writes into `out`:
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -99,7 +100,8 @@ def write_report(model: WorldModel, episodes: list[dict], out: str | Path, conte
     axes[0].set(xlabel="frames predicted open loop", ylabel="MSE per pixel ([0, 1] scale)")
     axes[1].plot(steps, psnr_H)
     axes[1].set(xlabel="frames predicted open loop", ylabel="PSNR (dB)")
-    fig.suptitle(f"{title}: mean over {len(episodes)} episodes, after {context} context frames", fontsize=9)
+    fig.suptitle(textwrap.fill(f"{title}: mean over {len(episodes)} episodes, after {context} context frames", 100),
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "openloop_metrics.png", dpi=80)
     plt.close(fig)

@@ -43,3 +43,22 @@ def test_per_seed_raw_curves_are_written_for_others_to_replot(tmp_path):
     assert rows[1] == {"target": "dmc/walker_stand", "method": "m", "run": "walker-m-s1", "seed": 1,
                        "env_steps": list(range(0, 10_001, 1000)),
                        "eval_return": [1 + x / 1000 for x in range(0, 10_001, 1000)]}
+
+
+def test_a_report_over_runs_of_two_targets_compares_each_target_alone(tmp_path):
+    from deploy.config import load_config, save_config
+    from deploy.report import report
+
+    for target, name in (("dmc/walker_stand", "walk-dreamerv2-s0"), ("metaworld/reach", "reach-pvdr-s0")):
+        run = tmp_path / name
+        run.mkdir()
+        save_config(load_config("smoke", [f"env.task={target}", f"logdir={run}"]), run)
+        rows = [{"env_steps": s, "actor/return": float(s), "actor/success": 0.0, "eval/return": float(s),
+                 "eval/success": 0.5} for s in (100, 200, 300)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    written = report([tmp_path / "walk-dreamerv2-s0", tmp_path / "reach-pvdr-s0"], tmp_path / "report")
+    names = {str(p.relative_to(tmp_path / "report")) for p in written}
+    assert {"dmc-walker_stand/stats-dmc-walker_stand.json", "metaworld-reach/stats-metaworld-reach.json",
+            "metaworld-reach/success.png"} <= names
+    stats = json.loads((tmp_path / "report" / "dmc-walker_stand" / "stats-dmc-walker_stand.json").read_text())
+    assert "reach-pvdr" not in json.dumps(stats)  # each target's table holds its own runs only
