@@ -63,12 +63,7 @@ class Player:
         weights = {f"{name}.{key[len(prefix):]}": value.numpy() for name, prefix in ACTING_PREFIXES.items()
                    for key, value in tensors.items() if key.startswith(prefix)}
         weights["mixture"] = RunningWeights.of(info["running_weights"]).mixture(player.spec.vae_mixture).numpy()
-        try:
-            player.load(weights, int(info["step"]))
-        except RuntimeError as err:
-            raise checkpoint.CheckpointError(f"{directory}: the policy does not fit its spec ({err})") from None
-        player.info = info
-        return player
+        return adopt(player, weights, info, directory)
 
     def load(self, weights: dict[str, np.ndarray], version: int) -> None:
         """Adopt broadcast weights (`model.*`, `actor.*`, `vae.*`, `mixture`) of `version`."""
@@ -101,3 +96,14 @@ class Player:
         action = dist.rsample() if self.explore else dist.mode()
         self.prev_action = pad_action(action, self.model.action_dim)
         return action.numpy().astype(np.float32)
+
+
+def adopt(player, weights: dict[str, np.ndarray], info: dict, directory: str | Path):
+    """`player` loaded with a checkpoint's acting `weights` at its saved version, its sidecar `info` kept;
+    CheckpointError naming `directory` when they do not fit the player's spec."""
+    try:
+        player.load(weights, int(info["step"]))
+    except RuntimeError as err:
+        raise checkpoint.CheckpointError(f"{directory}: the policy does not fit its spec ({err})") from None
+    player.info = info
+    return player

@@ -22,7 +22,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from learner import checkpoint
 from learner.pvdr.alignment import Alignment
 from learner.pvdr.config import PvdrConfig
 from learner.pvdr.cvae import VisualDynamicsModel
@@ -79,16 +78,12 @@ class PvdrPlayer:
                         seed: int = 0) -> PvdrPlayer:
         """The policy of a `PvdrLearner` checkpoint (its sidecar `info` and `tensors`, already loaded and checked)."""
         from learner.agent import AgentSpec
+        from learner.player import adopt
 
         player = cls(AgentSpec.from_dict(info["spec"]), explore=explore, seed=seed)
         weights = {f"{name}.{k[len(name) + 1:]}": v.numpy() for name in ACTING for k, v in tensors.items()
                    if k.startswith(name + "/")}
-        try:
-            player.load(weights, int(info["step"]))
-        except RuntimeError as err:
-            raise checkpoint.CheckpointError(f"{directory}: the policy does not fit its spec ({err})") from None
-        player.info = info
-        return player
+        return adopt(player, weights, info, directory)
 
     def load(self, weights: dict[str, np.ndarray], version: int) -> None:
         _load_weights(self.parts, weights)
