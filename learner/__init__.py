@@ -20,6 +20,7 @@ Models and helpers:
         on an action-free one (`af_*` state keys); .load_video_model(tensors, source);  WorldModel(action_dim=0) is
         APV's action-free video model
     VideoBonus (learner/bonus.py)        APV's intrinsic bonus (APV Eq. 5-6), the learner's own part
+    PVDR_SIZES                           the PvdrConfig fields a pretrained PVDR model must share with a run
     learner.pvdr                         PVDR's models: PvdrConfig, Tokenizer, VisualDynamicsModel (Eq. 1), planning
                                          (Eq. 2), the alignment module with torchrl's PPO (Eq. 5-6)
     pad_action(a, width), to_torch(batch, device), preprocess(image_BTHWC), pick_device(name), autocast(device)
@@ -47,6 +48,7 @@ from learner.device import autocast, pick_device
 from learner.optim import DivergenceError
 from learner.player import Player
 from learner.pvdr import PvdrConfig, Tokenizer, VisualDynamicsModel
+from learner.pvdr.config import SIZES as PVDR_SIZES
 from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
 
@@ -60,9 +62,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'learner' has no attribute {name!r}")
 
 
-__all__ = ["CHECKPOINT_SIDECAR", "METHODS", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec", "ApvConfig",
-           "CheckpointError", "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method", "Parts",
-           "Player", "PvdrConfig", "StackedWorldModel", "Tokenizer", "VisualDynamicsModel", "WorldModel",
+__all__ = ["CHECKPOINT_SIDECAR", "METHODS", "PVDR_SIZES", "ActionVAEConfig", "ActorCriticConfig", "AgentSpec",
+           "ApvConfig", "CheckpointError", "DistillConfig", "DivergenceError", "Learner", "LearnerConfig", "Method",
+           "Parts", "Player", "PvdrConfig", "StackedWorldModel", "Tokenizer", "VisualDynamicsModel", "WorldModel",
            "WorldModelConfig", "autocast", "build_parts", "checkpoint_exists", "get_method", "load_checkpoint",
            "make_learner", "pad_action", "pick_device", "preprocess", "read_checkpoint_info", "restore_checkpoint",
            "save_checkpoint", "to_torch"]

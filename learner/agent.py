@@ -20,6 +20,8 @@ import torch
 from learner.action_vae import GUIDANCE, ActionVAE
 from learner.behavior import Actor
 from learner.config import ActionVAEConfig, ActorCriticConfig, ApvConfig, WorldModelConfig
+from learner.pvdr.config import ACTING as PVDR_ACTING
+from learner.pvdr.config import SIZES as PVDR_SIZES
 from learner.pvdr.config import PvdrConfig
 from learner.stacked import StackedWorldModel
 from learner.world_model import WorldModel
@@ -111,11 +113,12 @@ class AgentSpec:
                apv: ApvConfig | None = None, pvdr: PvdrConfig | None = None) -> AgentSpec:
         """The spec of a student on `image_size` frames with `action_dim` actions padded to `action_width`; `apv`
         (resolved for the suite, `ApvConfig.for_suite`) shapes a stacked method's model; `pvdr` PVDR's models
-        (then `model` holds `image_size` and the `PvdrConfig` fields)."""
+        (then `model` holds `image_size` and the `PvdrConfig` sizes and acting fields)."""
         uses = get_method(method)
         kwargs = model.kwargs(image_size, action_width, reward_head=True)
         if uses.pvdr:
-            kwargs = {"image_size": image_size, **asdict(pvdr or PvdrConfig())}
+            fields = asdict(pvdr or PvdrConfig())
+            kwargs = {"image_size": image_size, **{k: fields[k] for k in (*PVDR_SIZES, *PVDR_ACTING)}}
         if uses.stacked:
             apv = apv or ApvConfig().for_suite("dmc")
             kwargs.update(concat_embed=apv.concat_embed == "true", af_kl_scale=apv.af_kl_scale)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors import EnvWorker, action_dim, check_target, check_task, widest_action
-from learner import AgentSpec, Method, WorldModelConfig, get_method, read_checkpoint_info
+from learner import PVDR_SIZES, AgentSpec, Method, WorldModelConfig, get_method, read_checkpoint_info
 from replay import RateLimiter, RedisReplay, connect
 from runtime.config import RunSettings
 from teachers import ARCH_KEYS, teacher_info
@@ -159,9 +159,7 @@ def _pretrained_pvdr(cfg: RunSettings, method: Method, directory: str, info: dic
         raise RunError(f"{directory} holds {held}, which method {method.name} cannot start from; "
                        + ("use --method pvdr" if "pvdr" in info else "`vid2act pretrain --pvdr` makes PVDR's"))
     here = dataclasses.asdict(cfg.learner.pvdr)
-    sizes = ("grid", "codebook", "code_dim", "channels", "context", "future", "z_dim", "dim", "heads",
-             "encoder_depth", "prior_depth", "decoder_depth", "window")
-    diff = {k: (info["pvdr"][k], here[k]) for k in sizes if info["pvdr"][k] != here[k]}
+    diff = {k: (info["pvdr"][k], here[k]) for k in PVDR_SIZES if info["pvdr"][k] != here[k]}
     if info["image_size"] != cfg.env.size:
         diff["env.size"] = (info["image_size"], cfg.env.size)
     if diff:

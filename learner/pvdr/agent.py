@@ -39,7 +39,8 @@ class PvdrParts(NamedTuple):
 
 
 def pvdr_config(spec) -> PvdrConfig:
-    """The `PvdrConfig` a spec's `model` dict holds (its `image_size` aside)."""
+    """The `PvdrConfig` of a spec's sizes and acting fields (`model`, its `image_size` aside; learning settings at
+    their defaults: the learner takes the run's)."""
     return PvdrConfig(**{f.name: spec.model[f.name] for f in fields(PvdrConfig) if f.name in spec.model})
 
 

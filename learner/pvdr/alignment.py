@@ -65,7 +65,7 @@ class Alignment(nn.Module):
         self.torchrl = SimpleNamespace(
             ppo=ClipPPOLoss(operator.get_policy_operator(), operator.get_value_operator(), clip_epsilon=cfg.ppo_clip,
                             entropy_coeff=cfg.ppo_entropy, critic_coeff=0.5, loss_critic_type="l2",
-                            normalize_advantage=True),
+                            clip_value=cfg.ppo_value_clip, normalize_advantage=True),
             gae=GAE(gamma=cfg.discount, lmbda=cfg.gae_lambda, value_network=operator.get_value_operator(),
                     deactivate_vmap=True))
         self.actor_opt = torch.optim.Adam([*self.trunk.parameters(), *self.actor_head.parameters()], lr=cfg.actor_lr)

@@ -62,10 +62,12 @@ class PvdrConfig:
     """PPO actor rate (paper Table 3)."""
     critic_lr: float = 1e-3
     """PPO critic rate (paper Table 3)."""
-    ppo_clip: float = 0.2
-    """PPO's clip epsilon (paper Table 3: 0.2-0.6 by task set)."""
+    ppo_clip: float = 0.6
+    """PPO's clip epsilon (paper Table 3, task set 1 with reach and window-open: 0.6; sets 2-3: 0.2, 0.5)."""
     ppo_entropy: float = 1e-2
-    """PPO's entropy coefficient (paper Table 3: 2e-4 to 1e-2 by task set)."""
+    """PPO's entropy coefficient (Table 3, task set 1: 1e-2; sets 2-3: 2e-4, 5e-3)."""
+    ppo_value_clip: float = 10.0
+    """Clip of the critic's loss around its old values (Table 3's epsilon_value 10); its weight is 0.5."""
     gae_lambda: float = 0.92
     """GAE lambda (paper Table 3)."""
     discount: float = 0.99
@@ -77,3 +79,11 @@ class PvdrConfig:
     def snippet(self) -> int:
         """Frames per snippet, m + l."""
         return self.context + self.future
+
+
+SIZES = ("grid", "codebook", "code_dim", "channels", "context", "future", "z_dim", "dim", "heads", "encoder_depth",
+         "prior_depth", "decoder_depth", "align_depth", "window")
+"""The fields that shape PVDR's modules: a pretrained model fits a run only with the same values."""
+ACTING = ("candidates", "replan_every")
+"""The fields an acting player reads; with SIZES they make a PVDR agent spec (learning settings stay out of it, so a
+run resumes with new rates)."""

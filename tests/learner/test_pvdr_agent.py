@@ -134,3 +134,17 @@ def test_checkpoints_round_trip_and_load_a_pvdr_player(tmp_path):
         PvdrLearner(AgentSpec.create(load_config("smoke").model, load_config("smoke").ac, load_config("smoke").vae,
                                      method="pvdr", image_size=S, action_dim=A, action_width=A, n_domains=0,
                                      pvdr=small), small).init_world_model(tmp_path / "ck")
+
+
+def test_a_run_resumes_with_new_learning_rates_but_not_with_new_sizes(tmp_path):
+    learner = PvdrLearner(spec(), CFG)
+    learner.save(tmp_path / "ck")
+    faster = dataclasses.replace(CFG, finetune_lr=1e-3, ppo_clip=0.2, lambda2=0.1)
+    cfg = load_config("smoke")
+    same_sizes = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method="pvdr", image_size=S, action_dim=A,
+                                  action_width=A, n_domains=0, pvdr=faster)
+    assert PvdrLearner(same_sizes, faster).restore(tmp_path / "ck")["step"] == 0  # rates are the run's, not the spec
+    wider = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method="pvdr", image_size=S, action_dim=A, action_width=A,
+                             n_domains=0, pvdr=dataclasses.replace(CFG, dim=8))
+    with pytest.raises(Exception, match="another model or method"):
+        PvdrLearner(wider, dataclasses.replace(CFG, dim=8)).restore(tmp_path / "ck")
