@@ -76,21 +76,29 @@ class VisualDynamicsModel(nn.Module):
         """P(z | x): (mean, std), each (B, grid, grid, z_dim)."""
         return self.prior_head(self.prior_net(self.embed_frames(x_BmHW, first=1)))
 
+    def _prompt(self, z_BhwZ: torch.Tensor) -> torch.Tensor:
+        """z as the decoder's first frame: (B, 1, h, w, D)."""
+        return (self.prompt(z_BhwZ) + self.space.view(1, *z_BhwZ.shape[1:3], -1) + self.time[0])[:, None]
+
     def decode_logits(self, x_BmHW: torch.Tensor, z_BhwZ: torch.Tensor, y_BkHW: torch.Tensor) -> torch.Tensor:
         """Teacher-forced D(y | x, z): logits (B, k + 1, grid, grid, codebook) for future frames 1..k+1 given the
         first k of them (k = 0..l-1; the causal mask keeps frame j's logits blind to frames after j)."""
-        prompt = (self.prompt(z_BhwZ) + self.space.view(1, *z_BhwZ.shape[1:3], -1) + self.time[0])[:, None]
         frames = self.embed_frames(torch.cat([x_BmHW, y_BkHW], 1), first=1)
-        out = self.decoder(torch.cat([prompt, frames], 1))
+        out = self.decoder(torch.cat([self._prompt(z_BhwZ), frames], 1))
         return self.logits(out[:, x_BmHW.shape[1]:])  # the outputs at x_m, y_1, ..., y_k
 
     @torch.no_grad()
     def generate(self, x_BmHW: torch.Tensor, z_BhwZ: torch.Tensor) -> torch.Tensor:
-        """Greedy decoding of the l future frames: token indices (B, l, grid, grid)."""
-        y = x_BmHW[:, :0]
-        for _ in range(self.cfg.future):
-            y = torch.cat([y, self.decode_logits(x_BmHW, z_BhwZ, y)[:, -1:].argmax(-1)], 1)
-        return y
+        """Greedy decoding of the l future frames: token indices (B, l, grid, grid). The decoder's causal cache
+        makes each frame cost one frame's pass (the same tokens as `decode_logits` over the growing prefix)."""
+        m = x_BmHW.shape[1]
+        out, cache = self.decoder.extend(torch.cat([self._prompt(z_BhwZ), self.embed_frames(x_BmHW, first=1)], 1))
+        frames = []
+        for k in range(self.cfg.future):
+            frames.append(self.logits(out[:, -1:]).argmax(-1))  # (B, 1, h, w)
+            if k + 1 < self.cfg.future:
+                out, cache = self.decoder.extend(self.embed_frames(frames[-1], first=1 + m + k), cache)
+        return torch.cat(frames, 1)
 
     def loss(self, x_BmHW: torch.Tensor, y_BlHW: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 1: (loss, metrics) on context tokens (B, m, h, w) and future tokens (B, l, h, w)."""

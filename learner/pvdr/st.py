@@ -23,9 +23,12 @@ class _Attention(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
 
-    def forward(self, x_NLD: torch.Tensor, mask_LL: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.norm(x_NLD)
-        return x_NLD + self.attn(h, h, h, attn_mask=mask_LL, need_weights=False)[0]
+    def forward(self, q_NLD: torch.Tensor, kv_NSD: torch.Tensor | None = None,
+                mask_LS: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows `q` attend to rows `kv` (to themselves when None); `mask` True where not attended."""
+        h = self.norm(q_NLD)
+        kv = h if kv_NSD is None else self.norm(kv_NSD)
+        return q_NLD + self.attn(h, kv, kv, attn_mask=mask_LS, need_weights=False)[0]
 
 
 class _FeedForward(nn.Module):
@@ -46,21 +49,29 @@ class STBlock(nn.Module):
         self.spatial, self.temporal = _Attention(dim, heads), _Attention(dim, heads)
         self.ff1, self.ff2 = _FeedForward(dim), _FeedForward(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, past: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, h, w, D) frames -> (their outputs, this block's temporal-attention inputs of every frame so far).
+        `past`: those inputs of earlier frames (a causal block's cache): the new frames attend to them as well, so
+        decoding a frame at a time gives what one pass over all frames gives."""
         B, T, h, w, D = x.shape
         b = min(self.window, h, w)
         if h % b or w % b:
             raise ValueError(f"a {h}x{w} token grid does not split into {b}x{b} temporal-attention windows")
         x = self.ff1(self.spatial(x.reshape(B * T, h * w, D))).view(B, T, h, w, D)
-        # (B, T, h/b, b, w/b, b, D) -> one row per window: its b*b tokens in every frame, frame-major
-        rows = x.view(B, T, h // b, b, w // b, b, D).permute(0, 2, 4, 1, 3, 5, 6).reshape(-1, T * b * b, D)
+        seen = x if past is None else torch.cat([past, x], 1)
+        S = seen.shape[1]
+
+        def rows(frames):  # (B, F, h/b, b, w/b, b, D) -> a row per window: its b*b tokens in every frame
+            F = frames.shape[1]
+            return frames.reshape(B, F, h // b, b, w // b, b, D).permute(0, 2, 4, 1, 3, 5, 6).reshape(-1, F * b * b, D)
+
         mask = None
-        if self.causal:
-            frame = torch.arange(T, device=x.device).repeat_interleave(b * b)
-            mask = frame[None, :] > frame[:, None]  # True = not attended: a later frame
-        rows = self.ff2(self.temporal(rows, mask))
-        x = rows.view(B, h // b, w // b, T, b, b, D).permute(0, 3, 1, 4, 2, 5, 6)
-        return x.reshape(B, T, h, w, D)
+        if self.causal:  # query frame S - T + i sees frames up to itself
+            frame = torch.arange(S, device=x.device).repeat_interleave(b * b)
+            mask = frame[None, :] > frame[-T * b * b:, None]
+        out = self.ff2(self.temporal(rows(x), None if past is None else rows(seen), mask))
+        out = out.view(B, h // b, w // b, T, b, b, D).permute(0, 3, 1, 4, 2, 5, 6)
+        return out.reshape(B, T, h, w, D), seen
 
 
 class STTransformer(nn.Module):
@@ -70,6 +81,14 @@ class STTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x_BThwD: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x_BThwD = block(x_BThwD)
-        return self.norm(x_BThwD)
+        return self.extend(x_BThwD)[0]
+
+    def extend(self, x_BThwD: torch.Tensor, cache: list[torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Outputs of new frames after the frames a `cache` (from an earlier call) holds, and the cache grown by
+        them: a causal transformer decodes a frame at a time at the cost of the new frame alone."""
+        grown = []
+        for i, block in enumerate(self.blocks):
+            x_BThwD, seen = block(x_BThwD, None if cache is None else cache[i])
+            grown.append(seen)
+        return self.norm(x_BThwD), grown

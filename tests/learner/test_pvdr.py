@@ -74,6 +74,18 @@ def test_the_cvae_shapes_and_its_decoder_is_causal():
     assert model.generate(x, mean).shape == y.shape
 
 
+def test_cached_generation_gives_the_tokens_of_decoding_the_whole_prefix_each_frame():
+    torch.manual_seed(1)
+    model = VisualDynamicsModel(dataclasses.replace(SMOKE, decoder_depth=2)).eval()
+    x, _ = snippet(SMOKE, B=6)
+    z = torch.randn(6, SMOKE.grid, SMOKE.grid, SMOKE.z_dim)
+    with torch.no_grad():
+        y = x[:, :0]
+        for _ in range(SMOKE.future):  # the reference: the causal decoder over the growing prefix, frame by frame
+            y = torch.cat([y, model.decode_logits(x, z, y)[:, -1:].argmax(-1)], 1)
+        assert torch.equal(model.generate(x, z), y)
+
+
 def test_the_prior_loss_moves_the_prior_and_never_the_encoder():
     torch.manual_seed(0)
     model = VisualDynamicsModel(SMOKE)
