@@ -105,7 +105,9 @@ def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int,
                            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
                            run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=1))
     results = tuner.fit()
-    return {r.config["trial"]["run"]: r.metrics for r in results if r.metrics and not r.error}
+    # finished: the trial wrote its curve (an interrupted sweep hands back its running trials with partial metrics)
+    return {r.config["trial"]["run"]: r.metrics for r in results if r.metrics and not r.error
+            and (out / "curves" / f"{r.config['trial']['run']}.json").exists()}
 
 
 def run(cfg: Config, args) -> int:
