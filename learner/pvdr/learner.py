@@ -110,8 +110,7 @@ class PvdrLearner:
 
     def save(self, directory: str | Path, **extra) -> Path:
         self.policy_weights()  # refuses non-finite weights before anything is written
-        checkpoint.save(directory, self._state(), {**extra, "step": self.updates, "spec": self.spec.to_dict(),
-                                                   "running_weights": [1.0]})
+        checkpoint.save(directory, self._state(), {**extra, "step": self.updates, "spec": self.spec.to_dict()})
         return Path(directory)
 
     def restore(self, directory: str | Path) -> dict:
