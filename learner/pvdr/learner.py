@@ -47,10 +47,6 @@ class PvdrLearner:
     def version(self) -> int:
         return self.updates
 
-    @property
-    def model(self):
-        return self.parts.model
-
     def update(self, batch: dict, teacher_NBTF=None, env_steps: int = 0, behave: bool = True) -> dict[str, float]:
         """One round of Algorithm 1's lines 8, 9 and 12 on a batch of (B, T, ...) windows (T >= m + l + 1)."""
         data = to_torch(batch, self.device)
