@@ -34,12 +34,14 @@ log = logging.getLogger(__name__)
 def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list[int],
          threads: int = 1) -> dict[str, list[str]]:
     """{run name: its overrides} for every target x variant x seed (the learner on `threads` torch threads, the
-    trial's CPUs; a variant named in `VARIANTS` starts from its overrides); ConfigError naming the bad one."""
+    trial's CPUs; a variant named in `VARIANTS` starts from its overrides); ConfigError naming the bad one.
+    Ordered seed by seed (every target and variant's seed 0 before any seed 1): trials start in this order, so a
+    sweep stopped early holds the same seeds of every variant, a balanced comparison."""
     trials = {}
-    for target in targets:
-        for name, *extra in variants:
-            overrides = [*VARIANTS.get(name, []), *extra]  # a known name brings its overrides (deploy/presets.py)
-            for seed in seeds:
+    for seed in seeds:
+        for target in targets:
+            for name, *extra in variants:
+                overrides = [*VARIANTS.get(name, []), *extra]  # a known name brings its overrides (deploy/presets.py)
                 run = f"{target.split('/', 1)[-1]}-{name}-s{seed}"
                 trials[run] = [f"env.task={target}", f"train.learner_threads={threads}", *overrides, f"seed={seed}"]
                 apply_overrides(copy.deepcopy(cfg), trials[run]).validate()  # fail before anything starts
@@ -93,7 +95,7 @@ def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int,
     (out / "sweep.yaml").write_text(yaml.safe_dump(public_dict(cfg), sort_keys=False))  # what every trial starts from
     ensure_ray()
     trainable = tune.with_resources(trial, resources(out, cpus_per_trial, gpus_per_trial, actors))
-    space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in sorted(trials)]),
+    space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in trials]),
              "out": str(out), "actors": actors}
     path = out / "tune"
     if tune.Tuner.can_restore(str(path)):
