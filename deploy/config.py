@@ -31,9 +31,9 @@ from learner import (
     ApvConfig,
     DistillConfig,
     LearnerConfig,
+    PvdrConfig,
     WorldModelConfig,
 )
-from learner import PvdrConfig
 from replay import ReplayConfig, mask_url
 from runtime import Schedule, TrainConfig
 from teachers import TeacherConfig
