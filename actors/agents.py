@@ -108,10 +108,12 @@ def train_agent(task: str, agents_dir: str | Path, *, steps: int, medium_return:
     """Train SAC until `expert_return` or `steps`; save `medium`/`expert` when the eval return first passes each."""
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     env = make_state_env(task, time_limit=time_limit, seed=seed)
     model = SAC("MlpPolicy", env, learning_starts=learning_starts, batch_size=batch_size, seed=seed, verbose=0,
                 policy_kwargs={"net_arch": NET_ARCH}, device="cpu")
+    model.set_logger(Logger(None, []))  # progress goes to `log`; SB3's default logger leaves a /tmp/SB3-* per run
     sizes = {"obs_dim": int(env.observation_space.shape[0]), "action_dim": int(env.action_space.shape[0])}
     saved: dict[str, float] = {}
     started = time.perf_counter()

@@ -1,6 +1,8 @@
 """Behaviour policies for the source datasets: mixes, random, Meta-World scripted/medium, trained DMC agents."""
 import hashlib
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,10 +133,11 @@ def one_torch_thread():
 def trained(tmp_path_factory):
     """A tiny SB3 run on walker_walk: 50-step episodes, 300 steps; every eval passes `medium_return=-1`."""
     agents = tmp_path_factory.mktemp("agents")
-    logs = []
+    logs, sb3_dirs = [], set(Path(tempfile.gettempdir()).glob("SB3-*"))
     result = train_agent(WALKER, agents, steps=300, medium_return=-1, expert_return=1e9, eval_every=100,
                          eval_episodes=1, learning_starts=100, batch_size=32, seed=0, time_limit=100,
                          log=logs.append)
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == sb3_dirs  # no log folder left in /tmp
     return agents, result, logs
 
 
