@@ -21,8 +21,8 @@ POSITIVE = (
     "pvdr.grid", "pvdr.codebook", "pvdr.code_dim", "pvdr.channels", "pvdr.context", "pvdr.future", "pvdr.z_dim",
     "pvdr.dim", "pvdr.heads", "pvdr.encoder_depth", "pvdr.prior_depth", "pvdr.decoder_depth", "pvdr.align_depth",
     "pvdr.window", "pvdr.candidates", "pvdr.replan_every", "pvdr.batch", "pvdr.lr", "pvdr.finetune_lr",
-    "pvdr.actor_lr",
-    "pvdr.critic_lr", "pvdr.ppo_clip", "pvdr.ppo_value_clip", "pvdr.max_grad_norm",
+    "pvdr.actor_lr", "pvdr.critic_lr", "pvdr.ppo_clip", "pvdr.ppo_value_clip", "pvdr.max_grad_norm",
+    "pvdr.ppo_minibatch", "pvdr.ppo_epochs",
 )
 """Keys whose value must be > 0 (sizes, counts, rates)."""
 

@@ -4,7 +4,7 @@ the critic shares Pi's network with its own last layer), trained by supervision 
     align = Alignment(PvdrConfig(), action_dim=4)
     action_BA, log_prob_B = align.act(x_BmHW, z_BhwZ)                  # a ~ Pi(. | z, x), tanh-squashed Gaussian
     loss, metrics = align.supervised_loss(x_BmHW, z_BhwZ, action_BA)   # Eq. 5: ||a - mode Pi(z ~ E(x, y), x)||^2
-    metrics = align.ppo_update(trajectories)                           # GAE + clipped PPO, both from torchrl
+    metrics = align.ppo_update(trajectories)                           # GAE + clipped PPO (torchrl), minibatched
 
 PPO is torchrl's (`ClipPPOLoss`, `GAE`), on an `ActorValueOperator` whose common trunk is the shared network. A
 trajectory batch is a TensorDict of batch shape (B, T) (time last) with `tokens` (context tokens x, (m, h, w)), `z`
@@ -92,11 +92,23 @@ class Alignment(nn.Module):
         loss = (self.distribution(tokens_BmHW, z_BhwZ).deterministic_sample - action_BA).pow(2).sum(-1).mean()
         return loss, {"align_sl": loss.detach()}
 
-    def ppo_update(self, trajectories: TensorDict) -> dict[str, float]:
-        """One clipped-PPO step (advantages by GAE over the time dim) on a (B, T) trajectory batch."""
+    def ppo_update(self, trajectories: TensorDict, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Clipped PPO on a (B, T) trajectory batch: advantages by GAE over the time dim (once, by the critic before
+        the update), then `ppo_epochs` passes over its transitions in shuffled minibatches of about `ppo_minibatch`
+        (Table 3: 100). Metrics: the last minibatch's losses and the gradient norm, and the steps taken."""
         with torch.no_grad():
             self.torchrl.gae(trajectories)
-        losses = self.torchrl.ppo(trajectories)
+        flat = trajectories.reshape(-1)
+        chunks = -(-flat.numel() // self.cfg.ppo_minibatch)
+        for _ in range(self.cfg.ppo_epochs):
+            for index in torch.randperm(flat.numel(), generator=generator).chunk(chunks):
+                losses, norm = self._ppo_step(flat[index])
+        return {"ppo_objective": float(losses["loss_objective"]), "ppo_critic": float(losses["loss_critic"]),
+                "ppo_entropy": float(losses.get("entropy", torch.tensor(0.0)).mean()), "ppo_grad_norm": float(norm),
+                "ppo_steps": float(self.cfg.ppo_epochs * chunks)}
+
+    def _ppo_step(self, minibatch: TensorDict) -> tuple[TensorDict, torch.Tensor]:
+        losses = self.torchrl.ppo(minibatch)
         total = losses["loss_objective"] + losses["loss_critic"] + losses.get("loss_entropy", 0.0)
         self.actor_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -104,6 +116,4 @@ class Alignment(nn.Module):
         norm = nn.utils.clip_grad_norm_(self.parameters(), self.cfg.max_grad_norm)
         self.actor_opt.step()
         self.critic_opt.step()
-        losses = losses.detach()
-        return {"ppo_objective": float(losses["loss_objective"]), "ppo_critic": float(losses["loss_critic"]),
-                "ppo_entropy": float(losses.get("entropy", torch.tensor(0.0)).mean()), "ppo_grad_norm": float(norm)}
+        return losses.detach(), norm

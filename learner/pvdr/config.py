@@ -74,6 +74,12 @@ class PvdrConfig:
     """gamma (paper Table 3)."""
     max_grad_norm: float = 1.0
     """Gradient-norm clip of PPO (paper Table 3)."""
+    ppo_minibatch: int = 100
+    """Transitions per PPO minibatch (paper Table 3: 100)."""
+    ppo_epochs: int = 1
+    """Passes of PPO over each learner update's on-policy batch. Table 3's 200 epochs count passes over a PPO
+    collection; here every update samples a fresh batch from the window of the last `max_lag` versions, so a
+    transition is already revisited by each update while it stays in that window."""
 
     @property
     def snippet(self) -> int:

@@ -3,7 +3,7 @@ protocol as `learner.Learner` (update / policy_weights / save / restore / init_w
 
     learner = PvdrLearner(spec, PvdrConfig(...), device="cpu", seed=0)
     learner.init_world_model(pretrained_dir)       # the tokenizer and the CVAE of `vid2act pretrain --pvdr`
-    metrics = learner.update(batch)                 # Eq. 3, Eq. 4, then (behave) Eq. 5 and a PPO step
+    metrics = learner.update(batch)                 # Eq. 3, Eq. 4, then (behave) Eq. 5 and PPO's minibatches
 
 Fine-tuned: the decoder and the encoder's last layer (Eq. 3; the rest of the encoder, the embeddings and the
 tokenizer stay as pretrained, PVDR's footnote 3) at `finetune_lr`; the prior (Eq. 4) at `finetune_lr`; the
@@ -86,7 +86,7 @@ class PvdrLearner:
             batch = trajectories(data, tokens, self.parts.tokenizer, self.cfg, align.log_prob_key,
                                  min_version=max(0, self.version - self.cfg.max_lag))
             if batch is not None:
-                metrics.update({f"train/{k}": v for k, v in align.ppo_update(batch).items()})
+                metrics.update({f"train/{k}": v for k, v in align.ppo_update(batch, self.generator).items()})
                 metrics["train/align_reward"] = float(batch["next", "reward"].mean())
         return metrics
 

@@ -169,3 +169,20 @@ def test_ppo_through_torchrl_moves_the_policy_toward_the_rewarded_action():
         metrics = align.ppo_update(batch)
         assert all(np.isfinite(v) for v in metrics.values())
     assert error() < 0.5 * before, (before, error())
+
+
+def test_ppo_takes_every_epoch_over_shuffled_minibatches_of_the_batch():
+    torch.manual_seed(0)
+    align = Alignment(dataclasses.replace(SMOKE, ppo_minibatch=50, ppo_epochs=2), A)
+    B, T = 16, 8  # 128 transitions: 3 minibatches of 42-43 per epoch
+    tokens = torch.randint(0, SMOKE.codebook, (B, T, SMOKE.context, SMOKE.grid, SMOKE.grid))
+    z = torch.randn(B, T, SMOKE.grid, SMOKE.grid, SMOKE.z_dim)
+    action, log_prob = align.act(tokens.flatten(0, 1), z.flatten(0, 1))
+    done = torch.zeros(B, T, 1, dtype=torch.bool)
+    batch = TensorDict({"tokens": tokens, "z": z, "action": action.view(B, T, A), align.log_prob_key:
+                        log_prob.view(B, T), "next": {"tokens": tokens, "z": z, "reward": torch.randn(B, T, 1),
+                                                      "done": done, "terminated": done}}, batch_size=[B, T])
+    metrics = align.ppo_update(batch, torch.Generator().manual_seed(0))
+    assert metrics["ppo_steps"] == 6
+    steps = {int(state["step"]) for state in align.actor_opt.state.values()}
+    assert steps == {6}, steps  # Adam stepped once per minibatch
