@@ -21,11 +21,11 @@ the action-free video model of `bench/sources.sh` (`<sources>/apv-video`), seeds
 `mw` (issue 16): on `metaworld/reach`, dreamerv2, vid2act_stable, apv and pvdr x seeds 0,1,2 from
 `bench/sources_mw.sh`'s sources (teachers, APV's and PVDR's video models), scored by the eval success rate.
 
-`summary` pools every finished run of a study: IQM of the final eval score (last fifth of the budget; return, or
-success on Meta-World) with 95% stratified bootstrap CIs and P(improvement) over dreamerv2 (rliable,
-deploy/stats.py), the eval curves, per-seed JSON, and the goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3; the
-other methods' ratios reported too), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines:
-the headlines; exit 1 on a missed goal.
+`summary` pools every finished run of a study (those that reached `--steps`; a run still training is named and left
+out): IQM of the final eval score (last fifth of the budget; return, or success on Meta-World) with 95% stratified
+bootstrap CIs and P(improvement) over dreamerv2 (rliable, deploy/stats.py), the eval curves, per-seed JSON, and the
+goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3; the other methods' ratios reported too), E5's final return within
+the uninterrupted dreamerv2 seeds' range. Last lines: the headlines; exit 1 on a missed goal.
 """
 from __future__ import annotations
 
@@ -107,7 +107,9 @@ def summary(args) -> int:
     from deploy.stats import aggregate, eval_curves
 
     work, out, (target, _, key) = Path(args.work), Path(args.out), STUDIES[args.study]
-    runs = sorted(p.parent for part in PARTS[args.study] for p in (work / part).glob("*/metrics.jsonl"))
+    runs, running = finished_runs(work, PARTS[args.study], args.steps)
+    if running:
+        print(f"left out, short of {args.steps:,} env steps: {', '.join(running)}")
     if not runs:
         print(f"no finished runs under {work}: run {PARTS[args.study][0]} first")
         return 1
@@ -136,6 +138,20 @@ def summary(args) -> int:
             print(f"headline: {label.split('-', 1)[1]} / dreamerv2 IQM {key} = {ratio:.2f}x (P(improvement) "
                   f"{p_improvement:.2f}{'; goal >= 1.15x for the variant' if args.study == 'walker_stand' else ''})")
     return 0 if ok else 1
+
+
+def finished_runs(work: Path, parts: tuple[str, ...], steps: int) -> tuple[list[Path], list[str]]:
+    """(run directories that reached `steps` env steps, names of those still short): a run still training or
+    stopped early would cut every run's scored window to its own budget, so only finished runs are pooled."""
+    done, short = [], []
+    for path in sorted(p for part in parts for p in (work / part).glob("*/metrics.jsonl")):
+        reached = max((json.loads(line).get("env_steps", 0) for line in path.read_text().splitlines() if line),
+                      default=0)
+        if reached >= steps:
+            done.append(path.parent)
+        else:
+            short.append(path.parent.name)
+    return done, short
 
 
 def _faulted_inside(curves: dict, base: str) -> bool:
