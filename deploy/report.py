@@ -167,8 +167,10 @@ def by_target(run_dirs: list[Path]) -> dict[str, list[Path]]:
 
 
 def report_sweep(sweep_dir: Path) -> list[Path]:
-    """`report` per target of a sweep's runs (`<sweep>/*/metrics.jsonl`), into `<sweep>/report-<target>/`."""
-    runs = sorted(p.parent for p in Path(sweep_dir).glob("*/metrics.jsonl"))
+    """`report` per target of a sweep's finished runs (those whose trial wrote `<sweep>/curves/<run>.json`), into
+    `<sweep>/report-<target>/`; a run still short of its budget would cut every run's scored window to its own."""
+    sweep_dir = Path(sweep_dir)
+    runs = sorted(sweep_dir / p.stem for p in sweep_dir.glob("curves/*.json") if (sweep_dir / p.stem).is_dir())
     return [path for target, dirs in by_target(runs).items()
             for path in report(dirs, Path(sweep_dir) / f"report-{target.replace('/', '-')}")]
 
@@ -218,7 +220,8 @@ def run(cfg: Config, args) -> int:
     if args.sweep:
         written = report_sweep(Path(args.sweep))
         if not written:
-            raise UserError(f"no runs (*/metrics.jsonl) in {args.sweep}: pass the --out of a `vid2act sweep`")
+            raise UserError(f"no finished runs (curves/*.json) in {args.sweep}: pass the --out of a `vid2act sweep` "
+                            f"whose trials finished")
         for path in written:
             print(f"wrote {path}")
         return 0

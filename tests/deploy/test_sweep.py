@@ -28,9 +28,15 @@ def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_wi
     assert stats["baseline"] == "walker_run-dreamerv2" and stats["settings"]["walker_run-dreamerv2"]["seeds"] == 2
     assert "p_improvement" in stats["settings"]["walker_run-dreamerv2-big"]
     (out / "report-dmc-walker_run" / "eval_curves.png").unlink()
+    curve = out / "curves" / f"{runs[3]}.json"
+    kept = curve.read_text()
+    curve.unlink()  # walker_run-dreamerv2-s1 as if its trial were still training
     redo = subprocess.run([str(BIN / "vid2act"), "report", "--sweep", str(out)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert redo.returncode == 0 and (out / "report-dmc-walker_run" / "eval_curves.png").exists(), redo.stderr[-2000:]
+    stats = json.loads((out / "report-dmc-walker_run" / "stats-dmc-walker_run.json").read_text())
+    assert stats["settings"]["walker_run-dreamerv2"]["seeds"] == 1  # only finished trials are scored
+    curve.write_text(kept)
     rows = (out / runs[0] / "metrics.jsonl").read_text()
     again = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
                            timeout=900, cwd=tmp_path)
