@@ -43,8 +43,9 @@ class Tokenizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, frames_NHWC: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (N, H, W, 3) -> token indices (N, grid, grid), long."""
-        _, indices, _ = self.vq(self.encoder(_to_input(frames_NHWC)))
+        """uint8 frames (N, H, W, 3) -> token indices (N, grid, grid), long. Never moves the codebook (in training
+        mode `VectorQuantize` would: EMA updates and dead-code replacement), so tokens keep their meaning."""
+        _, indices, _ = self.vq(self.encoder(_to_input(frames_NHWC)), freeze_codebook=True)
         return indices
 
     def decode(self, tokens_NHW: torch.Tensor) -> torch.Tensor:

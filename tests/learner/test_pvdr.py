@@ -50,6 +50,21 @@ def test_the_tokenizer_round_trips_frames_through_its_codebook():
         Tokenizer(32, grid=6, codebook=8, code_dim=4, channels=4)
 
 
+def test_encoding_never_moves_the_codebook_even_in_training_mode():
+    """Online, frames of a new task leave source codes unused: encoding them must not re-assign those codes."""
+    torch.manual_seed(0)
+    tok = Tokenizer(32, grid=8, codebook=16, code_dim=8, channels=8)
+    tok.loss(squares(16))  # k-means initialisation and one EMA update, as pretraining does
+    codebook = tok.vq.codebook.clone()
+    other = torch.full((16, 32, 32, 3), 30, dtype=torch.uint8)  # frames unlike the training ones
+    assert tok.training
+    for _ in range(5):
+        tok.encode(other)
+    assert torch.equal(tok.vq.codebook, codebook)
+    tok.loss(other)  # while the tokenizer trains, its codebook does move
+    assert not torch.equal(tok.vq.codebook, codebook)
+
+
 def snippet(cfg: PvdrConfig, B: int = 3, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, cfg.codebook, (B, cfg.context, cfg.grid, cfg.grid), generator=g)
