@@ -45,10 +45,14 @@ class VideoBonus(nn.Module):
     @torch.no_grad()
     def forward(self, feat_BTF: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 6: (B, T, F) action-free features -> normalised r_int (B, T - L + 1) and `intr_*` metrics;
-        the queue and the running norm move on."""
+        the queue and the running norm move on, unless a feature is non-finite (NaN r_int then: that batch's update is
+        skipped, and the bonus' state stays as it was)."""
         proj = self.project(feat_BTF)
         B, T1, D = proj.shape
         flat = proj.reshape(B * T1, D)
+        if not torch.isfinite(flat).all():
+            nan = torch.full((B, T1), float("nan"))
+            return nan, {"intr_reward_raw": nan.mean(), "intr_reward": nan.mean(), "intr_queue": self.filled.float()}
         size = len(self.queue)
         self.queue.copy_(torch.cat([flat[:size], self.queue])[:size])  # the newest first, as the release's
         self.filled.fill_(min(int(self.filled) + len(flat), size))

@@ -164,7 +164,7 @@ class ApvConfig:
     queue: int = 4096
     """Most recent projections kept for the k-NN search."""
     proj_dim: int = 128
-    """Width of the fixed random projection (entries N(0, 1 / proj_dim), the release's)."""
+    """Width of the fixed random projection (entries normal with std 1 / proj_dim, the release's)."""
     norm_momentum: float = 0.99
     """r_int is divided by a running mean of |r_int| with this momentum (the release's StreamNorm)."""
 

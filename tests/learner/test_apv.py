@@ -101,6 +101,18 @@ def test_the_bonus_is_the_kth_nearest_neighbour_distance_of_a_brute_force_search
     assert metrics["intr_queue"] == 42.0
 
 
+def test_a_non_finite_batch_leaves_the_bonus_state_as_it_was():
+    bonus = VideoBonus(10, ApvConfig(window=3, k=4, queue=50, proj_dim=8, beta=0.5), seed=1)
+    bonus(torch.randn(2, 9, 10))
+    state = {k: v.clone() for k, v in bonus.state_dict().items()}
+    feat = torch.randn(2, 9, 10)
+    feat[1, 4, 2] = float("nan")  # a diverged batch: its update is skipped, so the bonus must not move either
+    r_int, _ = bonus(feat)
+    assert r_int.shape == (2, 7) and torch.isnan(r_int).all()
+    assert all(torch.equal(v, state[k]) for k, v in bonus.state_dict().items())
+    assert torch.isfinite(bonus(torch.randn(2, 9, 10))[0]).all()  # the next finite batch scores as before
+
+
 def test_the_bonus_refuses_windows_longer_than_the_sequence():
     with pytest.raises(ValueError, match="apv.window"):
         VideoBonus(10, ApvConfig(window=5).for_suite("dmc"))(torch.zeros(2, 4, 10))
