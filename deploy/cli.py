@@ -7,7 +7,7 @@
     vid2act config --preset cpu model.deter=256      # print the resolved config
     vid2act config --keys [--preset smoke]           # every key with its value and doc line
 
-Every subcommand takes `--preset {smoke,cpu,paper}` and trailing dotted overrides (`key=value`). Flags such as
+Every subcommand takes `--preset {smoke,cpu,paper,paper_apv}` and trailing dotted overrides (`key=value`). Flags such as
 `--episodes` are shorthands for config keys. Each subcommand lives in `deploy/<name>.py` as `run(cfg, args)`.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from learner import METHODS
+from deploy.presets import VARIANTS
 from deploy.config import PRESETS, Config, ConfigError, leaves, apply_overrides, load_config, read_config
 
 TRACE = logging.getLogger("vid2act.trace")
@@ -50,7 +51,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
          ("--action-free", {"action": "store_true", "help": "APV's action-free video model on the frames of every "
                                                             "--dataset pooled, actions ignored (APV Eq. 1-2)"}),
          ("--pvdr", {"action": "store_true", "help": "PVDR's tokenizer and visual dynamics CVAE on the frames of "
-                                                     "every --dataset pooled (PVDR Eq. 1)"}),
+                                                     "every --dataset pooled (PVDR Eq. 1); --steps then sets the "
+                                                     "CVAE's pvdr.steps"}),
          ("--out", {"required": True, "help": "teacher directory to write"}),
          ("--skip-corrupt", {"action": "store_true", "help": "skip corrupt episode files with a warning"})],
     ),
@@ -70,8 +72,9 @@ COMMANDS: dict[str, tuple[str, dict[str, str], list[tuple[str, dict]]]] = {
          ("--targets", {"help": "comma-separated target tasks (default: env.task)"}),
          ("--seeds", {"default": "0,1,2", "help": "comma-separated seeds (default 0,1,2)"}),
          ("--variant", {"nargs": "+", "action": "append", "metavar": "NAME_OR_KEY=VALUE",
-                        "help": "a setting: NAME then its overrides (repeat per variant); a known NAME "
-                                "(dreamerv2, vid2act, vid2act_stable: deploy/presets.py) brings its own"}),
+                        "help": "a setting: NAME then its overrides (repeat per variant); a known NAME brings its "
+                                f"own ({', '.join(VARIANTS)}: deploy/presets.py), any other is a label for the "
+                                "overrides after it"}),
          ("--concurrent", {"type": int, "default": 2, "help": "trials at a time (default 2)"}),
          ("--cpus-per-trial", {"type": float, "default": 1.0, "help": "CPUs each trial asks Tune for"}),
          ("--actors", {"action": "store_true", "help": "each trial runs its learner, env, teacher and eval actors "

@@ -1,10 +1,12 @@
 """Named presets: dotted overrides applied in order on top of the config defaults (`deploy/config.py`).
 
 `smoke` is for tests and the demo (seconds on 2 cores); the defaults are the `cpu` preset (useful runs on a 2-core
-machine, ~20x cheaper per update than `paper`); `paper` holds the authors' settings and is meant for a GPU;
+machine: smaller models and batches than `paper`); `paper` holds the authors' settings and is meant for a GPU;
 `paper_apv` is `paper` with APV's larger RSSM (deter and hidden 1024), for comparisons with APV at its scale.
 """
 from __future__ import annotations
+
+from learner import METHODS
 
 PRESETS: dict[str, dict[str, object]] = {
     # Seconds on 2 cores: tests and the README demo.
@@ -26,7 +28,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "pvdr.future": 3, "pvdr.candidates": 4, "pvdr.tokenizer_steps": 20, "pvdr.steps": 20, "pvdr.batch": 4,
         "logdir": "runs/smoke",
     },
-    # The config defaults are the `cpu` preset: ~20x cheaper per update than `paper`.
+    # The config defaults are the `cpu` preset (docs/results: 2.1x paper's updates/s at equal batch).
     "cpu": {},
     # The authors' settings (released code, DreamerV2 lineage); meant for a GPU.
     "paper": {
@@ -56,12 +58,12 @@ VARIANTS: dict[str, list[str]] = {
                        "distill.floor=dominant", "distill.anneal_steps=20000", "distill.weights=bilinear",
                        "vae.slow_every=100", "vae.zero_z=true", "vae.norm=true", "vae.mixture=true"],
 }
-VARIANTS.update({name: [f"train.method={name}"] for name in ("apv", "apv_no_bonus", "apv_no_pretrain")})
 # PVDR plans toward goal images, with the paper's sparse Meta-World reward (r_suc = 60); its Fig. 5 ablations
 VARIANTS.update({name: [f"train.method={name}", "env.goal=true", "env.success_reward=60"]
                  for name in ("pvdr", "pvdr_no_prior_opt", "pvdr_no_act_sl", "pvdr_no_act_rl", "pvdr_random_z")})
 VARIANTS.update({f"vid2act_stable_{ablation}": [*VARIANTS["vid2act_stable"], f"train.method={ablation}"]
                  for ablation in ("no_domain_weights", "no_action_guidance")})  # its ablations (issue 13, E4)
-"""Named method variants for `vid2act sweep --variant NAME` (a bare known name expands to these overrides; extra
-`key=value`s after the name are applied on top); `vid2act_stable_<ablation>` are its ablations (its overrides with
-`train.method` the ablation)."""
+VARIANTS.update({name: [f"train.method={name}"] for name in METHODS if name not in VARIANTS})  # every other method
+"""Named method variants for `vid2act sweep --variant NAME`: every method by its name, `vid2act_stable` and its
+ablations `vid2act_stable_<ablation>` (its overrides with `train.method` the ablation). A known name expands to these
+overrides, extra `key=value`s after it apply on top; any other name is a label for the overrides after it."""

@@ -78,5 +78,9 @@ def test_a_named_variant_brings_its_overrides_and_every_trial_is_validated_befor
     stable = trials["walker_stand-vid2act_stable-s1"]
     assert set(VARIANTS["vid2act_stable"]) <= set(stable) and "distill.tau=2" in stable and stable[-1] == "seed=1"
     assert not any(o.startswith("distill.") for o in trials["walker_stand-mine-s0"])
+    from learner import METHODS
+
+    for method in METHODS:  # every method is a variant by its own name
+        assert f"train.method={method}" in VARIANTS[method]
     with pytest.raises(ConfigError, match="distill.weights"):
         grid(cfg, ["dmc/walker_stand"], [["bad", "distill.weights=cosine"]], [0])
