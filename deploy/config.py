@@ -5,8 +5,8 @@
     save_config(cfg, run_dir)      # writes run_dir/config.yaml
 
 Presets are dotted overrides applied in order on top of the defaults (the defaults are the `cpu` preset):
-`smoke` (tests and the demo: seconds on 2 cores), `cpu` (useful runs on a 2-core machine), `paper` (the authors'
-settings, for GPUs). Each part's config is defined by the package that uses it (`actors.EnvConfig`,
+`smoke` (tests, the demo), `cpu` (runs on a 2-core machine), `paper` (the authors' settings, for GPUs), `paper_apv`
+(`paper` with APV's 1024-wide RSSM). Each part's config is defined by the package that uses it (`actors.EnvConfig`,
 `learner.WorldModelConfig`, `replay.ReplayConfig`, `runtime.TrainConfig`, ...); this tree only composes them.
 """
 from __future__ import annotations

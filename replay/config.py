@@ -14,7 +14,7 @@ class ReplayConfig:
     batch: int = 16
     """Sequences per training batch."""
     seq_len: int = 32
-    """Steps per training sequence (paper: 50; 32 keeps a `cpu` update ~20x cheaper than a `paper` one)."""
+    """Steps per training sequence (paper: 50; the `cpu` preset's 32 keeps its updates cheap on a CPU)."""
     samples_per_insert: float = 0.0
     """Sampled steps per inserted step the limiter enforces; 0 = derived from train.train_every."""
     prefetch: int = 4

@@ -8,7 +8,7 @@
 # Ray's GCS), password required. The password comes from $VID2ACT_REDIS_PASSWORD when set, else from
 # ~/.vid2act/redis.env, else a fresh random one is generated there; it never lives in the repo and never appears on
 # a command line (the config file holding it is mode 0600). ~/.vid2act/redis.env also carries VID2ACT_REDIS_URL;
-# the head starts Ray with it in the environment, so jobs see it (`replay.url=\$VID2ACT_REDIS_URL`).
+# the head starts Ray with it in the environment, so jobs read it (an empty replay.url means $VID2ACT_REDIS_URL).
 # Same settings as the embedded server (deploy/redis_server.py): append-only, noeviction (the replay evicts itself).
 set -euo pipefail
 
