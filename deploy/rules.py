@@ -45,11 +45,18 @@ def method_rules(cfg, method) -> list[tuple[bool, str, str]]:
         snippet = cfg.pvdr.context + cfg.pvdr.future + 1
         rules += [(cfg.replay.seq_len >= snippet, "replay.seq_len",
                    f"{cfg.replay.seq_len}-step windows cannot hold PVDR's m + l + 1 = {snippet} frames (a snippet and "
-                   f"the action after its context); raise replay.seq_len or lower pvdr.future"),
-                  (cfg.env.size % cfg.pvdr.grid == 0, "pvdr.grid",
-                   f"{cfg.pvdr.grid} tokens per side do not tile {cfg.env.size}x{cfg.env.size} frames")]
+                   f"the next state PPO bootstraps from); raise replay.seq_len or lower pvdr.future"),
+                  (_halvings(cfg.env.size, cfg.pvdr.grid), "pvdr.grid",
+                   f"{cfg.pvdr.grid} tokens per side do not tile {cfg.env.size}x{cfg.env.size} frames by halvings "
+                   f"(the tokenizer's convs halve the frame: size / grid must be a power of 2)")]
     if method.bonus:
         rules.append((cfg.replay.seq_len >= cfg.apv.window, "apv.window",
                       f"the bonus pools {cfg.apv.window} steps but replay windows hold {cfg.replay.seq_len}; lower "
                       f"apv.window or raise replay.seq_len"))
     return rules
+
+
+def _halvings(size: int, grid: int) -> bool:
+    """Whether halving `size` some number of times gives `grid` (the tokenizer's encoder)."""
+    ratio = size // grid
+    return size % grid == 0 and ratio & (ratio - 1) == 0

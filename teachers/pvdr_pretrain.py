@@ -19,12 +19,18 @@ from tqdm import tqdm
 
 from learner import CheckpointError, checkpoint_exists, load_checkpoint, pick_device, restore_checkpoint, \
     save_checkpoint
-from learner import PvdrConfig, Tokenizer, VisualDynamicsModel
+from learner import PVDR_SIZES, PvdrConfig, Tokenizer, VisualDynamicsModel
 from replay import sample_windows
 from teachers.pvdr_report import write_snippet_report
 
 RESUME_HINT = "delete the directory to pretrain PVDR's models over, or restore it from a copy"
 CHECKPOINT_EVERY = 200
+
+
+def _fingerprint(info: dict) -> dict:
+    """What a resumed pretraining must share with its checkpoint: the module sizes, the frame size and the data."""
+    return {"sizes": {k: info["pvdr"].get(k) for k in PVDR_SIZES}, "image_size": info.get("image_size"),
+            "manifest_hash": info.get("manifest_hash")}
 
 
 class PvdrPretrainer:
@@ -54,11 +60,15 @@ class PvdrPretrainer:
 
     def _resume(self) -> None:
         info, tensors = load_checkpoint(self.out, RESUME_HINT)
-        for key in ("pvdr", "image_size", "manifest_hash"):
-            if info.get(key) != self.info.get(key):
-                raise CheckpointError(f"{self.out}: holds PVDR models with {key} {info.get(key)}, not "
-                                      f"{self.info.get(key)} (another config or dataset); use a fresh --out directory")
+        saved, here = _fingerprint(info), _fingerprint(self.info)
+        for key in here:  # the shapes and the data must match; steps and rates may change on resume
+            if saved[key] != here[key]:
+                raise CheckpointError(f"{self.out}: holds PVDR models with {key} {saved[key]}, not {here[key]} "
+                                      f"(another config or dataset); use a fresh --out directory")
         restore_checkpoint(self._parts(), info, tensors, self.out)
+        for opt in (self.tok_opt, self.opt):  # what the config says is what runs, not the saved rates
+            for group in opt.param_groups:
+                group.update(lr=self.cfg.lr)
         torch.set_rng_state(tensors["rng/torch"])
         self.rng.bit_generator.state = info["rng_numpy"]
         self.tokenizer_step, self.step = info["tokenizer_step"], info["step"]

@@ -56,9 +56,11 @@ def write_snippet_report(tokenizer: Tokenizer, model: VisualDynamicsModel, episo
     cfg = model.cfg
     was = model.training, tokenizer.training
     model.eval(), tokenizer.eval()
-    results = [predict_snippet(tokenizer, model, ep["image"][:cfg.snippet]) for ep in episodes
-               if len(ep["image"]) >= cfg.snippet]
-    model.train(was[0]), tokenizer.train(was[1])
+    try:
+        results = [predict_snippet(tokenizer, model, ep["image"][:cfg.snippet]) for ep in episodes
+                   if len(ep["image"]) >= cfg.snippet]
+    finally:
+        model.train(was[0]), tokenizer.train(was[1])
     if not results:
         raise ValueError(f"no held-out episode holds a snippet of {cfg.snippet} frames")
     m = cfg.context

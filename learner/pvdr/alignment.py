@@ -95,7 +95,8 @@ class Alignment(nn.Module):
     def ppo_update(self, trajectories: TensorDict, generator: torch.Generator | None = None) -> dict[str, float]:
         """Clipped PPO on a (B, T) trajectory batch: advantages by GAE over the time dim (once, by the critic before
         the update), then `ppo_epochs` passes over its transitions in shuffled minibatches of about `ppo_minibatch`
-        (Table 3: 100). Metrics: the last minibatch's losses and the gradient norm, and the steps taken."""
+        (Table 3: 100); a minibatch with a non-finite loss or gradient is skipped. Metrics: the last minibatch's
+        losses and gradient norm, and the minibatches taken."""
         with torch.no_grad():
             self.torchrl.gae(trajectories)
         flat = trajectories.reshape(-1)
@@ -114,6 +115,7 @@ class Alignment(nn.Module):
         self.critic_opt.zero_grad(set_to_none=True)
         total.backward()
         norm = nn.utils.clip_grad_norm_(self.parameters(), self.cfg.max_grad_norm)
-        self.actor_opt.step()
-        self.critic_opt.step()
+        if torch.isfinite(norm):  # a non-finite loss or gradient moves nothing (as `finite_step`)
+            self.actor_opt.step()
+            self.critic_opt.step()
         return losses.detach(), norm

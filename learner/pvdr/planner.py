@@ -34,15 +34,16 @@ def plan_toward(model: VisualDynamicsModel, tokenizer: Tokenizer, x_BmHW: torch.
                 candidates: int, random_z: bool = False) -> Plan:
     """Eq. 2 for each of B contexts: the best of `candidates` z ~ P(z | x) (z ~ N(0, I) and no choice when
     `random_z`: the `pvdr_random_z` ablation). `goal_BHWC` float in [0, 1]."""
-    B = len(x_BmHW)
-    x = x_BmHW.repeat_interleave(candidates, 0)  # (B*N, m, h, w), candidate-minor
-    mean, std = model.prior(x)
-    z = torch.randn_like(std) if random_z else mean + std * torch.randn_like(std)
+    B, N = len(x_BmHW), 1 if random_z else candidates  # a random z is not chosen: one plan per context
+    x = x_BmHW.repeat_interleave(N, 0)  # (B*N, m, h, w), candidate-minor
+    if random_z:
+        z = torch.randn(B, model.cfg.grid, model.cfg.grid, model.cfg.z_dim, device=x.device)
+    else:
+        mean, std = model.prior(x)
+        z = mean + std * torch.randn_like(std)
     tokens = model.generate(x, z)  # (B*N, l, h, w)
     frames = tokenizer.decode(tokens.flatten(0, 1)).unflatten(0, tokens.shape[:2])
-    drawn = Plan(*(v.unflatten(0, (B, candidates)) for v in (z, tokens, frames)), None)
-    return Plan(*(v[:, 0] for v in drawn[:3]), goal_distance(frames[::candidates], goal_BHWC)) if random_z else \
-        choose(drawn, goal_BHWC)
+    return choose(Plan(*(v.unflatten(0, (B, N)) for v in (z, tokens, frames)), None), goal_BHWC)
 
 
 def choose(drawn: Plan, goal_BHWC: torch.Tensor) -> Plan:

@@ -102,6 +102,13 @@ def test_values_no_part_can_run_with_are_refused_up_front(override, message):
         load_config("smoke", [override]).validate()
 
 
+def test_pvdrs_token_grid_must_halve_down_from_the_frame_size():
+    pvdr = ["train.method=pvdr", "env.task=metaworld/reach"]
+    load_config("smoke", [*pvdr, "env.size=64", "pvdr.grid=16"]).validate()  # 64 / 16 = 4: two halvings
+    with pytest.raises(ConfigError, match="pvdr.grid: 32 tokens per side do not tile 96x96 frames by halvings"):
+        load_config("smoke", [*pvdr, "env.size=96", "pvdr.grid=32"]).validate()  # 96 / 32 = 3
+
+
 def test_source_tasks_take_the_suite_task_scheme_too():
     cfg = load_config("cpu", ["collect.tasks=dmc/walker_walk,hopper_stand"]).validate()
     assert cfg.collect.task_list == ["walker_walk", "hopper_stand"]

@@ -1,6 +1,7 @@
 """PVDR end to end at `smoke` size on real Ray + redis-server + Meta-World: source videos of other tasks, the
 tokenizer and CVAE pretrained on them, goal-conditioned training on `reach` (planning in the env actors), eval,
 report, a fault round (kill -9 of the learner among others), and the inputs a user can get wrong."""
+import copy
 import json
 from pathlib import Path
 
@@ -41,6 +42,13 @@ def test_pretraining_writes_the_tokenizer_the_cvae_and_their_report(pvdr_run):
     again = pretrain.pretrain_pvdr(cfg, ",".join(str(root / "sources" / t) for t in cfg.collect.task_list),
                                    str(root / "video"))
     assert again["resumed_from"] == cfg.pvdr.steps  # a second call resumes, it does not start over
+    more = copy.deepcopy(cfg)  # more steps, new rates and online settings: the pretraining goes on with them
+    more.pvdr.steps, more.pvdr.lr, more.pvdr.lambda3 = cfg.pvdr.steps + 4, 3e-4, 0.5
+    longer = pretrain.pretrain_pvdr(more, ",".join(str(root / "sources" / t) for t in cfg.collect.task_list),
+                                    str(root / "video"))
+    assert (longer["resumed_from"], longer["steps"]) == (cfg.pvdr.steps, cfg.pvdr.steps + 4)
+    info, _ = load_checkpoint(root / "video")
+    assert {g["lr"] for groups in info["param_groups"].values() for g in groups} == {3e-4}
 
 
 def test_the_goal_conditioned_run_plans_aligns_and_records_its_plans(pvdr_run):

@@ -201,3 +201,8 @@ def test_ppo_takes_every_epoch_over_shuffled_minibatches_of_the_batch():
     assert metrics["ppo_steps"] == 6
     steps = {int(state["step"]) for state in align.actor_opt.state.values()}
     assert steps == {6}, steps  # Adam stepped once per minibatch
+    before = {k: v.clone() for k, v in align.state_dict().items()}
+    batch["next", "reward"][0, 0] = float("nan")  # a non-finite advantage: every minibatch holding it moves nothing
+    align.ppo_update(batch, torch.Generator().manual_seed(0))
+    assert all(torch.isfinite(v).all() for v in align.state_dict().values())
+    assert any(not torch.equal(v, before[k]) for k, v in align.state_dict().items())  # the other minibatches step
