@@ -43,6 +43,19 @@ def exists(directory: str | Path) -> bool:
     return (Path(directory) / SIDECAR).exists()
 
 
+def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A learner's random streams as `save`'s extra tensors: its own generator and torch's global one."""
+    return {"rng/learner": generator.get_state(), "rng/torch": torch.get_rng_state()}
+
+
+def restore_rng(generator: torch.Generator, tensors: dict[str, torch.Tensor]) -> None:
+    """Take back `rng_state`'s streams, so a resumed run draws on where it stopped (a checkpoint written before they
+    were saved keeps the fresh ones)."""
+    if "rng/learner" in tensors:
+        generator.set_state(tensors["rng/learner"])
+        torch.set_rng_state(tensors["rng/torch"])
+
+
 def save(directory: str | Path, parts: dict[str, Part], info: dict, extra: dict[str, torch.Tensor] | None = None):
     """Write every part's tensors (+ `extra` tensors) and the `info` sidecar (must hold `step`)."""
     directory = Path(directory)

@@ -167,13 +167,18 @@ class ApvConfig:
     """Width of the fixed random projection (entries normal with std 1 / proj_dim, the release's)."""
     norm_momentum: float = 0.99
     """r_int is divided by a running mean of |r_int| with this momentum (the release's StreamNorm)."""
+    hold_updates: int = -1
+    """The first learner updates during which the pretrained video model (encoder, action-free RSSM, decoder) stays
+    as loaded while the rest learns; < 0 = the suite's (APV's Appendix E: held through DreamerV2's 100 `pretrain`
+    updates on Meta-World, 0 on DMC)."""
 
     def for_suite(self, suite: str) -> ApvConfig:
         """The settings with `auto` and negative values resolved for `suite` (`dmc`, `metaworld`, `gym`)."""
         manipulation = suite == "metaworld"
         concat = {"true": "true", "false": "false"}.get(self.concat_embed, "false" if manipulation else "true")
         beta = self.beta if self.beta >= 0 else (1.0 if manipulation else 0.1)
-        return replace(self, concat_embed=concat, beta=beta)
+        hold = self.hold_updates if self.hold_updates >= 0 else (100 if manipulation else 0)
+        return replace(self, concat_embed=concat, beta=beta, hold_updates=hold)
 
 
 @dataclass

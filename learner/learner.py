@@ -73,8 +73,10 @@ class Learner:
         self.generator = torch.Generator().manual_seed(seed)
         self.updates, self.skipped, self.skipped_in_row = 0, 0, 0
         self.bonus = None  # APV's intrinsic bonus (APV Eq. 5-6), on the action-free model's features
+        apv = cfg.apv.for_suite(suite)
         if spec.uses.bonus:
-            self.bonus = VideoBonus(self.model.af_rssm.feature_size, cfg.apv.for_suite(suite), seed).to(self.device)
+            self.bonus = VideoBonus(self.model.af_rssm.feature_size, apv, seed).to(self.device)
+        self.hold_updates = apv.hold_updates if spec.uses.stacked and spec.uses.pretrained else 0
 
     # -- one update (Alg. 1, lines 6-16) ---------------------------------------------------------------------
     def update(self, batch: dict, teacher_NBTF: torch.Tensor | np.ndarray | None = None, env_steps: int = 0,
@@ -87,6 +89,9 @@ class Learner:
         data = to_torch(batch, self.device)
         metrics: dict[str, torch.Tensor] = {}
         weights_NBT = None
+        if self.hold_updates:  # APV on Meta-World: the pretrained video model waits while the rest starts learning
+            for module in self.model.video_model().values():
+                module.requires_grad_(self.updates >= self.hold_updates)
         with autocast(self.device):
             loss, post, wm_metrics = self.model.loss(data, self._reward_target())
             metrics.update({f"train/{k}": v for k, v in wm_metrics.items()})
@@ -232,7 +237,7 @@ class Learner:
                                   f"saved over the last good checkpoint in {directory}")
         info = {**extra, "step": self.updates, "ac_updates": self.ac.updates, "skipped_updates": self.skipped,
                 "running_weights": self.running.value.tolist(), "spec": self.spec.to_dict()}
-        checkpoint.save(directory, self._parts(), info)
+        checkpoint.save(directory, self._parts(), info, extra=checkpoint.rng_state(self.generator))
         return Path(directory)
 
     def restore(self, directory: str | Path) -> dict:
@@ -245,6 +250,7 @@ class Learner:
             raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
                                              f"use a fresh logdir")
         checkpoint.restore(self._parts(), info, tensors, directory)
+        checkpoint.restore_rng(self.generator, tensors)
         self.updates, self.ac.updates = int(info["step"]), int(info["ac_updates"])
         self.skipped = int(info.get("skipped_updates", 0))
         self.running = RunningWeights.of(info["running_weights"])

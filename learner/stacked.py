@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from learner.checkpoint import CheckpointError
 from learner.losses import balanced_kl_loss
@@ -80,12 +81,15 @@ class StackedWorldModel(WorldModel):
             metrics["af_kl"] = af_kl
         return loss, metrics
 
+    def video_model(self) -> dict[str, nn.Module]:
+        """The parts a pretrained action-free model initialises, by their names in its checkpoint."""
+        return {"encoder": self.encoder, "rssm": self.af_rssm, "decoder": self.decoder}
+
     def load_video_model(self, tensors: dict[str, torch.Tensor], source: str) -> None:
         """Initialise the encoder, the action-free RSSM and the decoder from a pretrained action-free model's
         checkpoint tensors (`model/encoder.*`, `model/rssm.*`, `model/decoder.*`); CheckpointError naming `source`
         when they do not fit."""
-        parts = {"encoder": self.encoder, "rssm": self.af_rssm, "decoder": self.decoder}
-        for name, module in parts.items():
+        for name, module in self.video_model().items():
             prefix = f"model/{name}."
             state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:

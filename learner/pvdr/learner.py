@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from learner import checkpoint
+from learner.agent import AgentSpec
 from learner.batch import to_torch
 from learner.optim import DivergenceError, finite_step
 from learner.pvdr.adapt import goal_term, snippet, trajectories
 from learner.pvdr.agent import PRETRAINED_HINT, _flat_weights, build_pvdr_parts
 from learner.pvdr.config import PvdrConfig
+from learner.pvdr.cvae import kl_normal
 
 
 class PvdrLearner:
@@ -33,7 +35,7 @@ class PvdrLearner:
         self.parts = build_pvdr_parts(spec)
         for module in self.parts:
             module.to(self.device)
-        self.parts.tokenizer.requires_grad_(False)
+        self.parts.tokenizer.eval().requires_grad_(False)
         model = self.parts.model
         tuned = [model.decoder, model.logits, model.prompt, model.posterior_head]
         self.model_opt = torch.optim.Adam([p for m in tuned for p in m.parameters()], lr=config.finetune_lr)
@@ -56,15 +58,15 @@ class PvdrLearner:
         if tokens.shape[1] < m + n + 1:
             raise ValueError(f"PVDR needs windows of at least m + l + 1 = {m + n + 1} steps, got {tokens.shape[1]}: "
                              f"raise replay.seq_len")
-        start = int(torch.randint(0, tokens.shape[1] - m - n, (1,), generator=self.generator))
+        start = int(torch.randint(0, tokens.shape[1] - m - n + 1, (1,), generator=self.generator))
         x, y = snippet(tokens, start, m, n)
         rec, mean, std = model.reconstruction(x, y)  # Eq. 3
         metrics = {"train/rec_nll": float(rec.detach())}
         finite_step(self.model_opt, rec, self.model_opt.param_groups[0]["params"], 100.0)
-        prior_loss = model.prior_kl(x, mean.detach(), std.detach())  # Eq. 4
+        p_mean, p_std = model.prior(x)
+        prior_loss = kl_normal(p_mean, p_std, mean.detach(), std.detach()).mean()  # Eq. 4: KL(P || sg[E])
         metrics["train/kl_prior"] = float(prior_loss.detach())
         if "prior_opt" not in self.drop and self.cfg.lambda2:
-            p_mean, p_std = model.prior(x)
             goal = data["goal"][:, start + m - 1].float() / 255.0
             distance = goal_term(model, tok, x, p_mean + p_std * torch.randn_like(p_std), goal).mean()
             prior_loss = prior_loss + self.cfg.lambda2 * distance
@@ -106,15 +108,18 @@ class PvdrLearner:
 
     def save(self, directory: str | Path, **extra) -> Path:
         self.policy_weights()  # refuses non-finite weights before anything is written
-        checkpoint.save(directory, self._state(), {**extra, "step": self.updates, "spec": self.spec.to_dict()})
+        checkpoint.save(directory, self._state(), {**extra, "step": self.updates, "spec": self.spec.to_dict()},
+                        extra=checkpoint.rng_state(self.generator))
         return Path(directory)
 
     def restore(self, directory: str | Path) -> dict:
         info, tensors = checkpoint.load(directory, hint="use a fresh --logdir, or delete the run directory")
-        if info.get("spec") != self.spec.to_dict():
+        saved = info.get("spec")
+        if not isinstance(saved, dict) or AgentSpec.from_dict(saved).to_dict() != self.spec.to_dict():
             raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
                                              f"use a fresh logdir")
         checkpoint.restore(self._state(), info, tensors, directory)
+        checkpoint.restore_rng(self.generator, tensors)
         self.updates = int(info["step"])
         return info
 

@@ -72,10 +72,13 @@ def test_learner_state_round_trips_through_save_and_restore(tmp_path, make_batch
     learner = make_learner()
     for i in range(3):
         learner.update(make_batch(B, T, S, A, i), teachers(learner.spec))
+    saved_stream = torch.get_rng_state()
     learner.save(tmp_path / "ckpt", env_steps=1234)
     twin = make_learner(seed=1)  # other initial weights: everything must come from the checkpoint
     info = twin.restore(tmp_path / "ckpt")
     assert info["env_steps"] == 1234 and twin.updates == learner.updates == 3 and twin.version == 3
+    assert torch.equal(torch.get_rng_state(), saved_stream)  # the random streams go on where they stopped
+    assert torch.equal(twin.generator.get_state(), learner.generator.get_state())
     assert twin.ac.updates == learner.ac.updates
     torch.testing.assert_close(twin.running.value, learner.running.value)
     for name, part in learner._parts().items():

@@ -161,3 +161,20 @@ def test_apv_learns_with_the_bonus_round_trips_it_and_acts_with_the_stacked_stat
     assert player(obs).shape == (2, A) and "af_deter" in player.state
     plain = Learner(spec("apv_no_bonus"), cfg)
     assert plain.bonus is None and "train/intr_reward" not in plain.update(batch)
+
+
+def test_on_meta_world_the_pretrained_video_model_waits_its_hold_updates_while_the_rest_learns(make_batch):
+    assert (ApvConfig().for_suite("metaworld").hold_updates, ApvConfig().for_suite("dmc").hold_updates) == (100, 0)
+    cfg = LearnerConfig(model=SMALL, ac=AC, apv=ApvConfig(queue=64, window=3, hold_updates=2))
+    learner = Learner(spec(apv=cfg.apv), cfg, suite="metaworld")
+
+    def video_and_head():
+        return ([p.detach().clone() for m in learner.model.video_model().values() for p in m.parameters()],
+                [p.detach().clone() for p in learner.model.rssm.parameters()])
+
+    for seed in range(3):
+        (video, head), _ = video_and_head(), learner.update(make_batch(2, 6, S, A, seed=seed))
+        moved = [not all(torch.equal(a, b) for a, b in zip(before, after))
+                 for before, after in zip((video, head), video_and_head())]
+        assert moved == [seed >= 2, True], (seed, moved)  # held for updates 0 and 1, then fine-tuned
+    assert Learner(spec("apv_no_pretrain", apv=cfg.apv), cfg, suite="metaworld").hold_updates == 0  # nothing to hold

@@ -122,6 +122,7 @@ def test_checkpoints_round_trip_and_load_a_pvdr_player(tmp_path):
     learner.save(tmp_path / "ck", env_steps=10)
     again = PvdrLearner(spec(), CFG)
     assert again.restore(tmp_path / "ck")["env_steps"] == 10 and again.updates == 1
+    assert torch.equal(again.generator.get_state(), learner.generator.get_state())
     for (k, a), b in zip(learner.parts.align.state_dict().items(), again.parts.align.state_dict().values()):
         assert torch.equal(a, b), k
     player = Player.from_checkpoint(tmp_path / "ck")
