@@ -77,6 +77,8 @@ def trajectories(batch: dict, tokens_BThw: torch.Tensor, tokenizer: Tokenizer, c
                 "z": pick["plan_z"][:, [t + 1 for t in ts]].view(B, len(ts), h, h, cfg.z_dim)}
 
     nxt = [t + 1 for t in steps]
+    # torchrl's keys; False here in practice: a window lies within one episode, whose last step can only be the
+    # window's last frame, past every next state, so GAE bootstraps each trajectory from v(next)
     done = pick["is_last"][:, nxt].bool().unsqueeze(-1)
     return TensorDict({**state(steps), "action": pick["action"][:, acted], log_prob_key: pick["log_prob"][:, acted],
                        "next": {**state(nxt), "reward": reward[:, steps].unsqueeze(-1), "done": done,
