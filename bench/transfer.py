@@ -1,7 +1,8 @@
 """Issue 13's E1 (dynamics transfer) and E2 (domain selection): do teachers help a student predict the target?
 
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --teachers DIR1,DIR2,... [--target walker_stand] [--seeds 5] \
-        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand] [key=value ...]
+        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand] \
+        [--scratch-from runs/e1] [key=value ...]
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --sizes tiny       # no --teachers: random sources, tiny teachers
 
 On one fixed set of target episodes (random-policy ones: the comparison is about dynamics, which random actions
@@ -86,7 +87,12 @@ def run_seed(setup: dict, seed: int) -> dict:
     episodes = [ep for ep, _ in DatasetReader(setup["target"]).episodes()]
     cut = len(episodes) - max(2, len(episodes) // 5)
     result = {"seed": seed, "updates": setup["updates"], "train_episodes": cut, "heldout_episodes": len(episodes) - cut}
+    earlier = Path(setup["scratch_from"]) / f"seed-{seed}.json" if setup["scratch_from"] else None
     for label, method in METHODS.items():
+        if label == "scratch" and earlier and earlier.exists() and json.loads(earlier.read_text())["updates"] == \
+                setup["updates"]:  # the student without teachers reads no distill.* key: the same run as before
+            result[label] = json.loads(earlier.read_text())[label]
+            continue
         learner, history = train_student(cfg, method, pool if label == "teachers" else None, setup["teachers"],
                                          episodes[:cut], setup["updates"], seed)
         report = write_report(learner.model, episodes[cut:], work / f"openloop-{label}-s{seed}", context=5,
@@ -187,6 +193,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="seeds trained at a time (a process, a torch thread each)")
     parser.add_argument("--work", default="runs/bench-transfer")
     parser.add_argument("--out", default="")
+    parser.add_argument("--scratch-from", default="", help="an earlier --work whose students without teachers "
+                        "to reuse (same target, seeds, updates and sizes; only distill.* overrides may differ)")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for both students (e.g. the "
                                                      "distill.* of a variant; its own --work and --out then)")
     args = parser.parse_args()
@@ -217,7 +225,8 @@ def main() -> int:
     names = domain_names(pool.tasks)
     # both students take actions as wide as the teachers do
     setup = {"overrides": [*cfg_overrides, f"model.action_pad={pool.action_dim}"], "work": str(work),
-             "teachers": teachers, "target": str(target), "updates": args.updates}
+             "teachers": teachers, "target": str(target), "updates": args.updates,
+             "scratch_from": str(Path(args.scratch_from) / args.target) if args.scratch_from else ""}
     done = {}
     for seed in range(args.seeds):
         path = work / f"seed-{seed}.json"
