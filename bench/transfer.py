@@ -88,10 +88,10 @@ def run_seed(setup: dict, seed: int) -> dict:
     cut = len(episodes) - max(2, len(episodes) // 5)
     result = {"seed": seed, "updates": setup["updates"], "train_episodes": cut, "heldout_episodes": len(episodes) - cut}
     earlier = Path(setup["scratch_from"]) / f"seed-{seed}.json" if setup["scratch_from"] else None
+    earlier = json.loads(earlier.read_text()) if earlier and earlier.exists() else {}
     for label, method in METHODS.items():
-        if label == "scratch" and earlier and earlier.exists() and json.loads(earlier.read_text())["updates"] == \
-                setup["updates"]:  # the student without teachers reads no distill.* key: the same run as before
-            result[label] = json.loads(earlier.read_text())[label]
+        if label == "scratch" and earlier.get("updates") == setup["updates"]:  # it reads no distill.* key: the same
+            result[label] = earlier[label]                                   # student as in the earlier run
             continue
         learner, history = train_student(cfg, method, pool if label == "teachers" else None, setup["teachers"],
                                          episodes[:cut], setup["updates"], seed)

@@ -89,7 +89,7 @@ class Learner:
         data = to_torch(batch, self.device)
         metrics: dict[str, torch.Tensor] = {}
         weights_NBT = None
-        if self.hold_updates:  # APV on Meta-World: the pretrained video model waits while the rest starts learning
+        if self.hold_updates and self.updates <= self.hold_updates:  # APV on Meta-World: the video model waits
             for module in self.model.video_model().values():
                 module.requires_grad_(self.updates >= self.hold_updates)
         with autocast(self.device):
