@@ -19,6 +19,7 @@ import torch
 
 from learner.action_vae import GUIDANCE, ActionVAE
 from learner.behavior import Actor
+from learner.checkpoint import CheckpointError
 from learner.config import ActionVAEConfig, ActorCriticConfig, ApvConfig, WorldModelConfig
 from learner.pvdr.config import ACTING as PVDR_ACTING
 from learner.pvdr.config import SIZES as PVDR_SIZES
@@ -148,6 +149,13 @@ class AgentSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check_saved(self, info: dict, directory) -> None:
+        """CheckpointError unless the checkpoint sidecar `info` was saved for this spec (normalised, so a spec saved
+        before a newer field existed still fits)."""
+        saved = info.get("spec")
+        if not isinstance(saved, dict) or AgentSpec.from_dict(saved).to_dict() != self.to_dict():
+            raise CheckpointError(f"{directory}: saved for another model or method ({saved}); use a fresh logdir")
 
 
 ACTING_PREFIXES = {"model": "model/", "actor": "actor_critic/actor.", "vae": "vae/"}

@@ -245,10 +245,7 @@ class Learner:
         apply from here on (what the config says is what runs). CheckpointError naming the file when the checkpoint
         is missing, corrupt or of another model or method."""
         info, tensors = checkpoint.load(directory, hint="use a fresh --logdir, or delete the run directory")
-        saved = info.get("spec")
-        if not isinstance(saved, dict) or AgentSpec.from_dict(saved).to_dict() != self.spec.to_dict():
-            raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
-                                             f"use a fresh logdir")
+        self.spec.check_saved(info, directory)
         checkpoint.restore(self._parts(), info, tensors, directory)
         checkpoint.restore_rng(self.generator, tensors)
         self.updates, self.ac.updates = int(info["step"]), int(info["ac_updates"])

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from learner import checkpoint
-from learner.agent import AgentSpec
 from learner.batch import to_torch
 from learner.optim import DivergenceError, finite_step
 from learner.pvdr.adapt import goal_term, snippet, trajectories
@@ -114,10 +113,7 @@ class PvdrLearner:
 
     def restore(self, directory: str | Path) -> dict:
         info, tensors = checkpoint.load(directory, hint="use a fresh --logdir, or delete the run directory")
-        saved = info.get("spec")
-        if not isinstance(saved, dict) or AgentSpec.from_dict(saved).to_dict() != self.spec.to_dict():
-            raise checkpoint.CheckpointError(f"{directory}: saved for another model or method ({info.get('spec')}); "
-                                             f"use a fresh logdir")
+        self.spec.check_saved(info, directory)
         checkpoint.restore(self._state(), info, tensors, directory)
         checkpoint.restore_rng(self.generator, tensors)
         self.updates = int(info["step"])
