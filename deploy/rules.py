@@ -38,12 +38,15 @@ NON_NEGATIVE = (
 
 
 def method_rules(cfg, method) -> list[tuple[bool, str, str]]:
-    """(holds, key, message) of the rules between keys that a method adds: PVDR's snippets fit in a replay window
-    and its token grid tiles the frames; APV's bonus window fits in one."""
+    """(holds, key, message) of the rules between keys that a method adds: PVDR plans on a Meta-World target, its
+    snippets fit in a replay window and its token grid tiles the frames; APV's bonus window fits in one."""
     rules = []
     if method.pvdr:
         snippet = cfg.pvdr.context + cfg.pvdr.future + 1
-        rules += [(cfg.replay.seq_len >= snippet, "replay.seq_len",
+        rules += [(cfg.env.task.startswith("metaworld/"), "env.task",
+                   f"method {method.name} plans toward goal images, which come from Meta-World's scripted experts; "
+                   f"{cfg.env.task} is not Meta-World: pass a Meta-World target, e.g. --target metaworld/reach"),
+                  (cfg.replay.seq_len >= snippet, "replay.seq_len",
                    f"{cfg.replay.seq_len}-step windows cannot hold PVDR's m + l + 1 = {snippet} frames (a snippet and "
                    f"the next state PPO bootstraps from); raise replay.seq_len or lower pvdr.future"),
                   (_halvings(cfg.env.size, cfg.pvdr.grid), "pvdr.grid",

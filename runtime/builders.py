@@ -101,9 +101,6 @@ def plan_run(cfg: RunSettings) -> RunPlan:
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
                            f"({cfg.env.task}): use teachers pretrained on {suite} sources")
-    if method.pvdr and suite != "metaworld":
-        raise RunError(f"method {method.name} plans toward goal images, which come from Meta-World's scripted "
-                       f"experts: pass a Meta-World target, e.g. --target metaworld/reach")
     init_from, pretrained = _pretrained(cfg, method, suite)
     # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
     fixed = infos or ([pretrained] if pretrained and pretrained.get("kwargs", {}).get("action_dim") else [])

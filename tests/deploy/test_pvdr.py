@@ -10,7 +10,7 @@ import pytest
 
 from actors import goal_image
 from deploy import collect, evaluate, pretrain, report
-from deploy.config import load_config
+from deploy.config import ConfigError, load_config
 from deploy.faults import run_with_faults
 from deploy.train import train
 from learner import Player, load_checkpoint
@@ -96,8 +96,8 @@ def test_inputs_a_user_can_get_wrong_are_one_line_each(pvdr_run, tmp_path):
 
     with pytest.raises(RunError, match="--pretrained DIR"):
         plan(*RUN)
-    with pytest.raises(RunError, match="goal image"):
-        plan("train.method=pvdr", "env.task=dmc/walker_run", f"train.init_from={root / 'video'}")
+    with pytest.raises(ConfigError, match="config env.task: method pvdr plans toward goal images"):
+        load_config("smoke", ["train.method=pvdr", "env.task=dmc/walker_run"]).validate()
     with pytest.raises(RunError, match="dim 16 there vs 32 here"):
         plan(*RUN, f"train.init_from={root / 'video'}", "pvdr.dim=32")
     with pytest.raises(RunError, match="holds PVDR's video models"):
