@@ -10,7 +10,6 @@ The environment side (`actors.FaultInjectEnv`, driven by `VID2ACT_INJECT`) lives
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import ray
 
 from actors import INJECT_ENV_VAR
+from deploy.stats import read_history
 from replay import RedisReplay, connect
 
 INJECT = INJECT_ENV_VAR
@@ -73,8 +73,7 @@ class Outcome:
 
 
 def _rows(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return read_history(run_dir) if (run_dir / "metrics.jsonl").exists() else []  # none before the run's first row
 
 
 def _wait(condition, timeout: float, what: str, run: threading.Thread, every: float = 0.2) -> None:

@@ -24,14 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from deploy.config import Config  # noqa: E402
+from deploy.stats import read_history  # noqa: E402
 from runtime import split_csv  # noqa: E402
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _curve(rows: list[dict], key: str, x: str = "env_steps") -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +176,7 @@ def report(run_dirs: list[Path], out: Path) -> list[Path]:
     if len(groups) > 1:
         return [path for target, dirs in groups.items() for path in report(dirs, out / target.replace("/", "-"))]
     out.mkdir(parents=True, exist_ok=True)
-    runs = {d.name: read_metrics(d) for d in run_dirs}
+    runs = {d.name: read_history(d) for d in run_dirs}
     target = target_of(run_dirs[0])
     written = [learning_curves(runs, out / "learning_curves.png", target=target), *evaluation(run_dirs, out)]
     if target.startswith("metaworld/"):

@@ -3,7 +3,7 @@ per-seed raw curves as JSON, interquartile means with 95% stratified-bootstrap c
 probability of improvement over a baseline (rliable; Agarwal et al., 2021), and eval curves with CI bands.
 
     curves = eval_curves([Path("runs/walker_stand-vid2act-s0"), ...])   # {setting: [SeedCurve, ...]}
-    write_scores(curves, "dmc/walker_stand", out)     # scores-<target>.json: method, seed, env steps, eval returns
+    write_scores(curves, "dmc/walker_stand", out)     # scores-<target>.json: method, seed, env steps, scores
     table = aggregate(curves, baseline="walker_stand-dreamerv2")        # IQM, CI, P(improvement) per setting
 
 A setting is a run directory's name less its trailing `-s<seed>` (deploy/report.py's `run_label`). A seed's score
@@ -12,6 +12,7 @@ is its mean eval return over the last fifth of the shortest curve's budget (the 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 from dataclasses import asdict, dataclass
@@ -19,27 +20,58 @@ from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 REPS = 2000
 """Bootstrap resamples."""
 
 
-def _interval_estimates(*args, **kwargs):
-    """rliable's `get_interval_estimates`, without arch 7's FutureWarning about the `random_state` rliable passes."""
+def read_history(run_dir: Path) -> list[dict]:
+    """The rows of a run's `metrics.jsonl` (one JSON object per line, as `vid2act train` appends them: env_steps,
+    updates and the reported metrics). A line that does not parse (cut short when the run was killed mid-write) is
+    skipped with a warning naming it. FileNotFoundError naming the directory when it holds no history."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            row = None
+            log.warning("%s line %d is not a JSON object (cut short by a kill?): skipped", path, number)
+        if isinstance(row, dict) and "env_steps" in row:
+            rows.append(row)
+    return rows
+
+
+def _interval_estimates(scores: dict, aggregate_fn, reps: int, seed: int):
+    """rliable's `get_interval_estimates` (95% stratified-bootstrap CIs), reproducible from `seed`: rliable 1.2 draws
+    its resamples from numpy's global generator whatever `random_state` says, so that generator is seeded here and
+    put back as it was afterwards (and arch 7's FutureWarning about `random_state` is silenced)."""
     from rliable import library as rly
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-        return rly.get_interval_estimates(*args, **kwargs)
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            return rly.get_interval_estimates(scores, aggregate_fn, reps=reps,
+                                              random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(state)
 
 
 @dataclass
 class SeedCurve:
-    """One run's periodic evaluations."""
+    """One run's periodic evaluations: `score[i]` is its `metric` (`eval/return`, or Meta-World's `eval/success`)
+    after `env_steps[i]` env steps."""
 
     run: str
     seed: int
     env_steps: list[int]
-    eval_return: list[float]
+    score: list[float]
+    metric: str = "eval/return"
 
 
 def eval_curves(run_dirs: list[Path], key: str = "eval/return") -> dict[str, list[SeedCurve]]:
@@ -47,7 +79,7 @@ def eval_curves(run_dirs: list[Path], key: str = "eval/return") -> dict[str, lis
     metrics.jsonl (runs without evaluations are left out)."""
     curves: dict[str, list[SeedCurve]] = {}
     for run in run_dirs:
-        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = read_history(run)
         points = [(int(r["env_steps"]), float(r[key])) for r in rows if key in r]
         if not points:
             continue
@@ -55,12 +87,13 @@ def eval_curves(run_dirs: list[Path], key: str = "eval/return") -> dict[str, lis
         steps, returns = zip(*sorted(points))
         label = re.sub(r"-s\d+$", "", run.name)
         curves.setdefault(label, []).append(SeedCurve(run.name, int(match.group(1)) if match else 0, list(steps),
-                                                      list(returns)))
+                                                      list(returns), key))
     return curves
 
 
 def write_scores(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> Path:
-    """Per-seed raw curves, one file per target (as APV and DreamerV3 publish theirs), for others to re-plot."""
+    """Per-seed raw curves, one file per target (as APV and DreamerV3 publish theirs), for others to re-plot: a row
+    per seed with target, method, run, seed, env_steps, score and the metric the scores are."""
     path = out / f"scores-{target.replace('/', '-')}.json"
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"target": target, "method": label, **asdict(c)} for label, seeds in sorted(curves.items()) for c in seeds]
@@ -69,13 +102,13 @@ def write_scores(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> 
 
 
 def final_scores(curves: dict[str, list[SeedCurve]], last: float = 0.2) -> dict[str, np.ndarray]:
-    """{setting: (seeds, 1) scores}: each seed's mean eval return over the last `last` of the common budget."""
+    """{setting: (seeds, 1) scores}: each seed's mean score over the last `last` of the common budget."""
     budget = min(c.env_steps[-1] for seeds in curves.values() for c in seeds)
     scores = {}
     for label, seeds in curves.items():
         values = []
         for c in seeds:
-            steps, returns = np.array(c.env_steps), np.array(c.eval_return)
+            steps, returns = np.array(c.env_steps), np.array(c.score)
             window = (steps >= (1 - last) * budget) & (steps <= budget)
             values.append(returns[window].mean() if window.any() else returns[steps <= budget][-1])
         scores[label] = np.array(values, dtype=np.float64)[:, None]
@@ -84,36 +117,38 @@ def final_scores(curves: dict[str, list[SeedCurve]], last: float = 0.2) -> dict[
 
 def aggregate(curves: dict[str, list[SeedCurve]], baseline: str | None = None, seed: int = 0) -> dict:
     """{setting: {iqm, ci: [lo, hi], seeds, p_improvement (over `baseline`), p_ci}} with rliable's stratified
-    bootstrap (95% CIs); IQM over seeds of the final scores."""
+    bootstrap (95% CIs, reproducible from `seed`); IQM over seeds of the final scores (at 3 seeds or fewer it trims
+    nothing: the mean). A bootstrap of one seed has no spread: its `ci` (and `p_ci` of a pair with one) is None."""
     from rliable import metrics
 
     scores = final_scores(curves)
-    rng = np.random.RandomState(seed)
-    point, interval = _interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=REPS,
-                                          random_state=rng)
-    table = {label: {"iqm": float(point[label][0]), "ci": [float(v) for v in interval[label][:, 0]],
-                     "seeds": int(len(scores[label]))} for label in scores}
+    point, interval = _interval_estimates(scores, lambda x: np.array([metrics.aggregate_iqm(x)]), REPS, seed)
+    table = {label: {"iqm": float(point[label][0]), "seeds": int(len(scores[label])),
+                     "ci": _interval(interval[label], len(scores[label]))} for label in scores}
     if baseline in scores:
         pairs = {label: (scores[label], scores[baseline]) for label in scores if label != baseline}
         if pairs:
             p_point, p_interval = _interval_estimates(
-                pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=REPS,
-                random_state=rng)
-            for label in pairs:
+                pairs, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), REPS, seed)
+            for label, (x, y) in pairs.items():
                 table[label].update(p_improvement=float(p_point[label][0]),
-                                    p_ci=[float(v) for v in p_interval[label][:, 0]])
+                                    p_ci=_interval(p_interval[label], min(len(x), len(y))))
     return table
+
+
+def _interval(interval: np.ndarray, seeds: int) -> list[float] | None:
+    """[lo, hi] of rliable's (2, 1) interval, or None from a single seed (a bootstrap of one value has no spread)."""
+    return [float(v) for v in interval[:, 0]] if seeds > 1 else None
 
 
 def iqm_bands(seeds: list[SeedCurve], grid: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """IQM over seeds at each env step of `grid` (curves interpolated) and its 95% bootstrap CI: ((G,), (2, G))."""
     from rliable import metrics
 
-    ys = np.stack([np.interp(grid, c.env_steps, c.eval_return) for c in seeds])  # (seeds, G)
+    ys = np.stack([np.interp(grid, c.env_steps, c.score) for c in seeds])  # (seeds, G)
 
     def per_step(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x[:, j]) for j in range(x.shape[1])])
 
-    point, interval = _interval_estimates({"x": ys}, per_step, reps=REPS // 4,
-                                          random_state=np.random.RandomState(seed))
+    point, interval = _interval_estimates({"x": ys}, per_step, REPS // 4, seed)
     return np.asarray(point["x"]), np.asarray(interval["x"])

@@ -25,6 +25,7 @@ import yaml
 
 from deploy.config import Config, apply_overrides, public_dict, read_config
 from deploy.presets import VARIANTS
+from deploy.stats import read_history
 from learner import get_method
 from runtime import split_csv
 
@@ -50,7 +51,9 @@ def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list
 
 def trial(config: dict) -> None:
     """One Tune trial: the run `config["run"]` of the sweep in `config["out"]` (resumes from its own checkpoint), in
-    this process or (`config["actors"]`) as Ray actors in the trial's placement group."""
+    this process or (`config["actors"]`) as Ray actors in the trial's placement group. Only a run that reached its
+    step budget writes its curve, `<out>/curves/<run>.json` (every `eval/*` of its evaluations: eval_return, and
+    eval_success on Meta-World); one stopped short (`train.minutes`) raises, so the next re-run resumes it."""
     from ray import tune
 
     from deploy.train import train
@@ -58,11 +61,14 @@ def trial(config: dict) -> None:
     out, run = Path(config["out"]), config["trial"]["run"]
     cfg = apply_overrides(read_config(out / "sweep.yaml"), [*config["trial"]["overrides"], f"logdir={out / run}"])
     summary = train(cfg.validate(), local=not config["actors"])
-    rows = [json.loads(line) for line in (out / run / "metrics.jsonl").read_text().splitlines()]
-    evals = [{"env_steps": r["env_steps"], "eval_return": r["eval/return"]} for r in rows if "eval/return" in r]
+    if summary["env_steps"] < cfg.train.steps:
+        raise RuntimeError(f"{run} stopped at {summary['env_steps']:,} of {cfg.train.steps:,} env steps "
+                           f"(train.minutes={cfg.train.minutes:g}): re-run the sweep to resume it")
+    evals = [{"env_steps": r["env_steps"], **{k.replace("/", "_"): v for k, v in r.items() if k.startswith("eval/")}}
+             for r in read_history(out / run) if "eval/return" in r]
     (out / "curves").mkdir(exist_ok=True)
     (out / "curves" / f"{run}.json").write_text(json.dumps({"run": run, **summary, "evals": evals}, indent=1))
-    tune.report({**summary, "eval_return": evals[-1]["eval_return"] if evals else float("nan")})
+    tune.report({**(evals[-1] if evals else {"eval_return": float("nan")}), **summary})
 
 
 def resources(out: Path, cpus: float, gpus: int, actors: bool):

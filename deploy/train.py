@@ -27,6 +27,7 @@ from deploy.config import Config, check_resume, leaves, save_config
 from deploy.metrics import PROGRESS_KEYS, SUCCESS_KEYS, MetricsSink
 from deploy.ray_runtime import ensure_ray, remote, token_auth_enabled
 from deploy.scale import RUN_FILE
+from deploy.stats import read_history
 from deploy.services import CONTROL_NAMESPACE, EnvActor, EvalActor, LearnerActor, RayExecutor, RunControl, \
     control_name, replay_service
 from deploy.teacher_service import start_teacher_actors
@@ -89,7 +90,13 @@ def metrics_log(cfg: Config) -> Iterator:
     sink = MetricsSink(run_dir / "tb", total_steps=cfg.train.steps, tags={"run": run_dir.name},
                        deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes,
                        progress_keys=PROGRESS_KEYS + (SUCCESS_KEYS if cfg.env.task.startswith("metaworld/") else ()))
-    with open(run_dir / "metrics.jsonl", "a", buffering=1) as history:  # line-buffered: tail-able
+    path = run_dir / "metrics.jsonl"
+    with open(path, "a+b") as tail:  # a row cut short by a kill stays one bad line (readers skip it), not two
+        if tail.tell():
+            tail.seek(-1, os.SEEK_END)
+            if tail.read(1) != b"\n":
+                tail.write(b"\n")
+    with open(path, "a", buffering=1) as history:  # line-buffered: tail-able
 
         def on_metrics(env_steps: int, updates: int, metrics: dict, source: str) -> None:
             for key in [k for k in metrics if k.startswith("video/")]:  # (T, H, W, 3) clips: TensorBoard only
@@ -197,8 +204,9 @@ def _train(cfg: Config, plan: RunPlan, run_dir: Path, changes: list[str], local:
             driver, others = local_driver(cfg, plan, url, replay, on_metrics), []
         else:
             driver, others = ray_driver(cfg, plan, url, replay, on_metrics)
-        try:
-            return driver.run()
+        try:  # the eval cadence goes on from the history's last point (one a stop cut short is made up at once)
+            return driver.run(evaluated=max((r["env_steps"] for r in read_history(run_dir) if "eval/return" in r),
+                                            default=0))
         finally:
             driver.close()
             for handle in others:

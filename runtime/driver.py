@@ -101,7 +101,9 @@ class Driver:
         self.restarts = {"env": 0, "learner": 0}
 
     # -- the loop ---------------------------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, evaluated: int = 0) -> dict:
+        """Run to the step budget (or `train.minutes`); {env_steps, updates, version}. `evaluated`: the env steps of
+        the run's last evaluation (resuming: its history's), from which the eval cadence goes on."""
         t, ex = self.cfg.train, self.executor
         counters = ex.get(ex.call(self.learner, "counters"))
         self.updates, self.version, self.weights = counters["updates"], counters["version"], None
@@ -113,7 +115,7 @@ class Driver:
         if self.version > 0:  # resumed: act with the restored policy at once
             self.weights, self.version = ex.publish(self.learner)
         self.sync, self.save = Every(t.sync_every, self.updates), Every(t.checkpoint_every, self.updates)
-        self.eval_due = Every(t.eval_every if self.evaluator is not None else 0, self.env_steps())
+        self.eval_due = Every(t.eval_every if self.evaluator is not None else 0, evaluated)
         poll, stall, deadline = Clock(0.5), Clock(STALL_WARNING_S), Deadline(60 * t.minutes)
         wanted = t.num_actors
         stall.reset()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from scipy import stats as scipy_stats
 
-from deploy.stats import SeedCurve, aggregate, final_scores, iqm_bands, write_scores
+from deploy.stats import SeedCurve, aggregate, final_scores, iqm_bands, read_history, write_scores
 
 
 def curves(offset: float, seeds: int = 5) -> list[SeedCurve]:
@@ -42,7 +42,35 @@ def test_per_seed_raw_curves_are_written_for_others_to_replot(tmp_path):
     assert path.name == "scores-dmc-walker_stand.json" and len(rows) == 2
     assert rows[1] == {"target": "dmc/walker_stand", "method": "m", "run": "walker-m-s1", "seed": 1,
                        "env_steps": list(range(0, 10_001, 1000)),
-                       "eval_return": [1 + x / 1000 for x in range(0, 10_001, 1000)]}
+                       "score": [1 + x / 1000 for x in range(0, 10_001, 1000)], "metric": "eval/return"}
+
+
+def test_intervals_are_the_same_whatever_numpys_global_generator_did_before_and_it_is_left_as_it_was():
+    # rliable 1.2 resamples with np.random's global generator whatever random_state it is given
+    tables = []
+    for state in (1, 2):
+        np.random.seed(state)
+        before = np.random.get_state()
+        tables.append(aggregate({"base": curves(0.0), "b": curves(1.5)}, baseline="base"))
+        after = np.random.get_state()
+        assert (before[1] == after[1]).all() and before[2] == after[2]
+    assert tables[0] == tables[1] and tables[0]["b"]["ci"][0] < tables[0]["b"]["ci"][1]
+
+
+def test_one_seed_gets_no_confidence_interval():
+    table = aggregate({"base": curves(0.0, seeds=3), "one": curves(5.0, seeds=1)}, baseline="base")
+    assert table["one"]["ci"] is None and table["one"]["p_ci"] is None and table["base"]["ci"] is not None
+
+
+def test_a_history_line_cut_by_a_kill_is_skipped_and_the_resumed_run_appends_on_a_line_of_its_own(tmp_path, caplog):
+    from deploy.config import load_config
+    from deploy.train import metrics_log
+
+    (tmp_path / "metrics.jsonl").write_text('{"env_steps": 100, "eval/return": 5.0}\n{"env_steps": 200, "eval/re')
+    with metrics_log(load_config("smoke", [f"logdir={tmp_path}"])) as on_metrics:
+        on_metrics(300, 3, {"eval/return": 7.0}, "evaluator")
+    assert [(r["env_steps"], r["eval/return"]) for r in read_history(tmp_path)] == [(100, 5.0), (300, 7.0)]
+    assert "metrics.jsonl line 2 is not a JSON object" in caplog.text
 
 
 def test_a_report_over_runs_of_two_targets_compares_each_target_alone(tmp_path):

@@ -86,3 +86,18 @@ def test_a_named_variant_brings_its_overrides_and_every_trial_is_validated_befor
         grid(cfg, ["dmc/walker_stand"], [["bad", "distill.weights=cosine"]], [0])
     with pytest.raises(ConfigError, match="env.task: method pvdr plans toward goal images"):
         grid(cfg, ["metaworld/reach", "dmc/walker_stand"], [["pvdr"]], [0])  # the DMC trial, before any trial runs
+
+
+def test_a_trial_stopped_short_by_its_time_limit_writes_no_curve_and_fails_so_a_rerun_resumes_it(tmp_path):
+    import pytest
+    import yaml
+
+    from deploy.config import load_config, public_dict
+    from deploy.sweep import trial
+
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(public_dict(load_config("smoke", ["train.steps=100000"]))))
+    run = {"run": "walker_run-dreamerv2-s0", "overrides": ["env.task=dmc/walker_run", "train.method=dreamerv2",
+                                                           "train.minutes=0.02", "seed=0"]}
+    with pytest.raises(RuntimeError, match=r"walker_run-dreamerv2-s0 stopped at [\d,]+ of 100,000 env steps"):
+        trial({"out": str(tmp_path), "actors": False, "trial": run})
+    assert (tmp_path / run["run"] / "checkpoint").exists() and not (tmp_path / "curves").exists()

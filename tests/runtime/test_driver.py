@@ -8,7 +8,7 @@ from replay import RedisReplay, connect
 from runtime import RunError, local_driver, plan_run
 
 
-def run_inline(tmp_path, url, *overrides):
+def run_inline(tmp_path, url, *overrides, evaluated=0):
     cfg = load_config("smoke", ["train.method=dreamerv2", f"logdir={tmp_path}", f"replay.url={url}",
                                 "train.steps=600", "train.checkpoint_every=6", "train.sync_every=3", *overrides])
     cfg.validate()
@@ -17,7 +17,7 @@ def run_inline(tmp_path, url, *overrides):
     rows = []
     driver = local_driver(cfg, plan, url, replay, lambda *row: rows.append(row))  # (steps, updates, metrics, source)
     try:
-        summary = driver.run()
+        summary = driver.run(evaluated=evaluated)
     finally:
         driver.close()
     return cfg, plan, replay, rows, summary
@@ -49,7 +49,8 @@ def test_inline_run_keeps_the_ratio_broadcasts_and_checkpoints(tmp_path, redis_s
     assert versions[-1] <= summary["version"] <= summary["updates"]
 
 
-def test_the_broadcast_policy_is_evaluated_every_eval_every_env_steps(tmp_path, redis_server):
+def test_the_broadcast_policy_is_evaluated_every_eval_every_env_steps_and_on_from_there_when_resumed(tmp_path,
+                                                                                                      redis_server):
     cfg, _, _, rows, summary = run_inline(tmp_path, redis_server.url, "train.eval_every=150", "train.eval_episodes=2")
     evals = [(steps, m) for steps, _, m, source in rows if source == "evaluator"]
     assert len(evals) >= 2 and evals[-1][0] == summary["env_steps"]  # the final policy's point, at the budget
@@ -58,6 +59,12 @@ def test_the_broadcast_policy_is_evaluated_every_eval_every_env_steps(tmp_path, 
     for _, m in evals:  # the mode policy of a broadcast version, on 2 fixed seeds; DMC reports no success rate
         assert m["eval/episodes"] == 2 and 0 <= m["eval/version"] <= summary["updates"] and "eval/success" not in m
     assert evals[-1][1]["eval/version"] > evals[0][1]["eval/version"]  # later points evaluate later weights
+    # resumed as if the history's last point (the budget's) had been lost with the stop: it is made up at once
+    rows = run_inline(tmp_path, redis_server.url, "train.eval_every=150", "train.eval_episodes=2", "train.steps=900",
+                      evaluated=evals[-2][0])[3]
+    again = [steps for steps, _, _, source in rows if source == "evaluator"]
+    assert summary["env_steps"] <= again[0] < summary["env_steps"] + 150
+    assert all(b - a >= 150 for a, b in zip(again[:-1], again[1:-1]))  # then one per eval_every again
 
 
 def test_inline_run_resumes_with_continuous_counters(tmp_path, redis_server):
