@@ -60,11 +60,15 @@ APV = ["apv"]
 MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
 PARTS = {"walker_stand": ("e3", "e4", "e5", "apv"), "mw": ("mw",)}
 PRETRAINED = {"apv": "apv-video", "pvdr": "pvdr-video"}  # under the sources root, from its sources script
+STUDY_RUN = {"walker_stand": [], "mw": ["train.eval_episodes=10"]}  # Meta-World: success over 10 episodes (PVDR's)
+VARIANT_RUN = {"pvdr": ["pvdr.replan_every=6"]}
+"""CPU-scale settings of a variant: PVDR re-plans once per plan of l = 6 frames instead of every step (the paper's
+setting; ~0.4 s a plan at cpu sizes, so 25k acting and eval steps a run would take ~3 h of plans alone)."""
 
 
 def common(args, study: str = "walker_stand") -> list[str]:
     sources, (target, tasks, _) = Path(args.sources).resolve(), STUDIES[study]
-    return [*RUN, f"train.steps={args.steps}", f"env.task={target}",
+    return [*RUN, *STUDY_RUN[study], f"train.steps={args.steps}", f"env.task={target}",
             "train.teachers=" + ",".join(str(sources / "teachers" / s) for s in tasks),
             "train.sources=" + ",".join(str(sources / "data" / s) for s in tasks)]
 
@@ -75,8 +79,8 @@ def sweep(args, part: str, variants: list[str], seeds: str, study: str = "walker
            *common(args, study)]
     for name in variants:
         pretrained = PRETRAINED.get(name.split("_")[0])
-        cmd += ["--variant", name, *([f"train.init_from={Path(args.sources).resolve() / pretrained}"]
-                                     if pretrained else [])]
+        cmd += ["--variant", name, *VARIANT_RUN.get(name, []),
+                *([f"train.init_from={Path(args.sources).resolve() / pretrained}"] if pretrained else [])]
     print("$", " ".join(cmd[2:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
 
