@@ -126,6 +126,9 @@ def summary(args) -> int:
     for path in report(runs, out):
         print(f"wrote {path}")
     curves = eval_curves(runs, key)
+    scored = {c.run for seeds in curves.values() for c in seeds}
+    if unscored := [r.name for r in runs if r.name not in scored]:
+        print(f"left out, no {key} in their history: {', '.join(unscored)}")
     base = f"{target.split('/')[-1]}-dreamerv2"
     table = aggregate(curves, base)
     (out / "evidence.json").write_text(json.dumps({"target": target, "score": key, "settings": table,
