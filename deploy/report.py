@@ -133,7 +133,7 @@ def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
         ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
     counts = "/".join(map(str, sorted({len(s) for s in curves.values()})))
-    ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}; "
+    ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}\n"
                  f"{counts} seeds; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"{what} (mode policy, unsmoothed)")
