@@ -77,7 +77,7 @@ def test_the_cvae_shapes_and_its_decoder_is_causal():
     model, cfg = VisualDynamicsModel(SMOKE), SMOKE
     x, y = snippet(cfg)
     mean, std = model.posterior(x, y)
-    assert mean.shape == std.shape == (3, cfg.grid, cfg.grid, cfg.z_dim) and float(std.min()) > 0
+    assert mean.shape == std.shape == (3, cfg.grid, cfg.grid, cfg.z_dim) and float(std.min().detach()) > 0
     assert model.prior(x)[0].shape == mean.shape
     logits = model.decode_logits(x, mean, y[:, :-1])
     assert logits.shape == (3, cfg.future, cfg.grid, cfg.grid, cfg.codebook)
