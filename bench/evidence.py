@@ -97,7 +97,7 @@ def faulted(args) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     from deploy.stats import read_history
 
-    rows = read_history(run_dir) if (run_dir / "metrics.jsonl").exists() else []
+    rows = read_history(run_dir, missing_ok=True)
     reached = max((r["env_steps"] for r in rows), default=0)
     rounds = tuple(s for s in (args.steps // 3, 2 * args.steps // 3) if s > reached)
     cfg = load_config("cpu", [*common(args), "train.method=dreamerv2", "seed=3",

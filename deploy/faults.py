@@ -72,10 +72,6 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _rows(run_dir: Path) -> list[dict]:
-    return read_history(run_dir) if (run_dir / "metrics.jsonl").exists() else []  # none before the run's first row
-
-
 def _wait(condition, timeout: float, what: str, run: threading.Thread, every: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -115,18 +111,21 @@ def run_with_faults(cfg, inject: bool, pause_s: float = 4.0, at_env_steps: tuple
         except BaseException as error:  # noqa: BLE001 -- re-raised below, in the caller's thread
             outcome["error"] = error
 
+    def trained_to(steps: int) -> bool:  # a learner update logged at (or after) `steps` env steps
+        return any("train/updates" in r and r["env_steps"] >= steps for r in read_history(run_dir, missing_ok=True))
+
     started, thread = time.monotonic(), threading.Thread(target=go, name="faulty-run", daemon=True)
     thread.start()
     for steps in (at_env_steps or (0,)) if inject else ():
-        _wait(lambda s=steps: any("train/updates" in r and r["env_steps"] >= s for r in _rows(run_dir)),
-              24 * 3600 if steps else 300, f"learner update at {steps} env steps", thread, every=10 if steps else 0.2)
+        _wait(lambda s=steps: trained_to(s), 24 * 3600 if steps else 300, f"learner update at {steps} env steps",
+              thread, every=10 if steps else 0.2)
         injected += _fault_round(RedisServer(run_dir / "redis", start=False).url, cfg.replay.capacity, pause_s)
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
     with RedisServer(run_dir / "redis") as server:  # stopped with the run: read its counters back from the AOF
         counters = RedisReplay(connect(server.url), cfg.replay.capacity).counters()
-    rows = _rows(run_dir)
+    rows = read_history(run_dir, missing_ok=True)
     counts = {"env_faults": sum(r.get("actor/env_faults", 0) for r in rows),
               "actor_restarts": max((r.get("actor/restarts", 0) for r in rows), default=0),
               "learner_restarts": max((r.get("train/learner_restarts", 0) for r in rows), default=0),

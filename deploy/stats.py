@@ -26,12 +26,15 @@ REPS = 2000
 """Bootstrap resamples."""
 
 
-def read_history(run_dir: Path) -> list[dict]:
+def read_history(run_dir: Path, missing_ok: bool = False) -> list[dict]:
     """The rows of a run's `metrics.jsonl` (one JSON object per line, as `vid2act train` appends them: env_steps,
     updates and the reported metrics). A line that does not parse (cut short when the run was killed mid-write) is
-    skipped with a warning naming it. FileNotFoundError naming the directory when it holds no history."""
+    skipped with a warning naming it. FileNotFoundError naming the directory when it holds no history, unless
+    `missing_ok` (a run yet to write its first row: no rows)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
+        if missing_ok:
+            return []
         raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):

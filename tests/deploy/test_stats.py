@@ -71,6 +71,7 @@ def test_a_history_line_cut_by_a_kill_is_skipped_and_the_resumed_run_appends_on_
         on_metrics(300, 3, {"eval/return": 7.0}, "evaluator")
     assert [(r["env_steps"], r["eval/return"]) for r in read_history(tmp_path)] == [(100, 5.0), (300, 7.0)]
     assert "metrics.jsonl line 2 is not a JSON object" in caplog.text
+    assert read_history(tmp_path / "not-started", missing_ok=True) == []
 
 
 def test_a_report_over_runs_of_two_targets_compares_each_target_alone(tmp_path):
