@@ -10,6 +10,7 @@ holds); with z = the prior mean P(x) (what planning starts from). Writes into `o
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -80,7 +81,7 @@ def write_snippet_report(tokenizer: Tokenizer, model: VisualDynamicsModel, episo
     ax.set_yticks([size * (i + 0.5) for i in range(len(ROWS))], list(ROWS.values()), fontsize=7)
     ax.set_xticks([size * (i + 0.5) for i in range(cfg.snippet)], [str(i) for i in range(cfg.snippet)], fontsize=7)
     ax.set_xlabel(f"frame (first {m} the context x, the next {cfg.future} the future y)", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)  # the figure is ~6 in wide: long source lists wrap
     fig.tight_layout()
     fig.savefig(out / "snippets.png", dpi=100)
     plt.close(fig)
