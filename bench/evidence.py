@@ -51,14 +51,16 @@ TARGET, SOURCES, _ = STUDIES["walker_stand"]
 RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
        "vae.hidden=256", "replay.capacity=200000", "train.eval_every=4000", "train.eval_episodes=5"]
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
-E3_SEEDS = 3
-"""Seeds each of E3's methods needs before its goal is judged."""
 STEPS = {"walker_stand": 40_000, "mw": 20_000}
 """Env steps per run of each study."""
 E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
 APV = ["apv"]
 MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
 PARTS = {"walker_stand": ("e3", "e4", "e5", "apv"), "mw": ("mw",)}
+SWEEPS = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}
+"""Each sweep's variants and seeds."""
+E3_SEEDS = len(SWEEPS["e3"][1].split(","))
+"""Finished seeds each of E3's methods needs before its goal is judged: all of E3's."""
 PRETRAINED = {"apv": "apv-video", "pvdr": "pvdr-video"}  # under the sources root, from its sources script
 STUDY_RUN = {"walker_stand": [], "mw": ["train.eval_episodes=10"]}  # Meta-World: success over 10 episodes (PVDR's)
 VARIANT_RUN = {"pvdr": ["pvdr.replan_every=6"]}
@@ -73,7 +75,7 @@ def common(args, study: str = "walker_stand") -> list[str]:
             "train.sources=" + ",".join(str(sources / "data" / s) for s in tasks)]
 
 
-def sweep(args, part: str, variants: list[str], seeds: str, study: str = "walker_stand") -> int:
+def sweep(args, part: str, variants: list[str], seeds: str, study: str) -> int:
     cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", STUDIES[study][0], "--seeds",
            seeds, "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1",
            *common(args, study)]
@@ -92,11 +94,10 @@ def faulted(args) -> int:
     from deploy.config import load_config
     from deploy.faults import run_with_faults
     from deploy.ray_runtime import local_ray
+    from deploy.stats import read_history
 
     run_dir = Path(args.work) / "e5" / "walker_stand-dreamerv2_faults-s3"
     run_dir.mkdir(parents=True, exist_ok=True)
-    from deploy.stats import read_history
-
     rows = read_history(run_dir, missing_ok=True)
     reached = max((r["env_steps"] for r in rows), default=0)
     rounds = tuple(s for s in (args.steps // 3, 2 * args.steps // 3) if s > reached)
@@ -114,7 +115,7 @@ def faulted(args) -> int:
 
 def summary(args) -> int:
     from deploy.report import report
-    from deploy.stats import aggregate, eval_curves
+    from deploy.stats import read_scores
 
     work, out, (target, _, key) = Path(args.work), Path(args.out), STUDIES[args.study]
     runs, running = finished_runs(work, PARTS[args.study], args.steps)
@@ -123,58 +124,70 @@ def summary(args) -> int:
     if not runs:
         print(f"no finished runs under {work}: run {PARTS[args.study][0]} first")
         return 1
-    for path in report(runs, out):
+    written, name = report(runs, out), target.replace("/", "-")
+    for path in written:
         print(f"wrote {path}")
-    curves = eval_curves(runs, key)
+    if out / f"stats-{name}.json" not in written:
+        print(f"no {key} in the finished runs' histories: nothing to score")
+        return 1
+    curves, table = read_scores(out / f"scores-{name}.json"), json.loads((out / f"stats-{name}.json").read_text())
+    table = table["settings"]
     scored = {c.run for seeds in curves.values() for c in seeds}
     if unscored := [r.name for r in runs if r.name not in scored]:
         print(f"left out, no {key} in their history: {', '.join(unscored)}")
-    base = f"{target.split('/')[-1]}-dreamerv2"
-    table = aggregate(curves, base)
     (out / "evidence.json").write_text(json.dumps({"target": target, "score": key, "settings": table,
                                                    "runs": {r.name: run_settings(r) for r in runs}}, indent=1))
+    return judge(args.study, table, curves, key)
+
+
+def judge(study: str, table: dict, curves: dict, key: str) -> int:
+    """Print each setting's IQM and the headlines; 0, 1 on a missed goal (E3's ratio, E5's range), 2 while E3's
+    goal cannot be judged yet (no baseline, or fewer than E3_SEEDS finished seeds of the variant or the baseline)."""
     for label, row in sorted(table.items()):
         p = f", P(improvement over dreamerv2) {row['p_improvement']:.2f}" if "p_improvement" in row else ""
         ci = f"95% CI {row['ci'][0]:.2f}-{row['ci'][1]:.2f}" if row["ci"] else "no CI from one seed"
         print(f"{label}: IQM {key} {row['iqm']:.2f} ({ci}, {row['seeds']} seeds){p}")
-    ok = _faulted_inside(curves, base)
+    target = STUDIES[study][0].split("/")[-1]
+    base, missed = f"{target}-dreamerv2", not _faulted_inside(curves, f"{target}-dreamerv2")
     if base not in table:
         print("no dreamerv2 runs yet: no ratio")
-        return 1
-    for label in (f"{base.rsplit('-', 1)[0]}-{name}" for name in ("apv", "pvdr", "vid2act", "vid2act_stable")):
+        return 1 if missed else 2
+    for label in (f"{target}-{name}" for name in ("apv", "pvdr", "vid2act", "vid2act_stable")):
         if label in table:
-            p_improvement = table[label].get("p_improvement", float("nan"))
-            print(f"headline: {label.split('-', 1)[1]} / dreamerv2 IQM {key} = {_ratio(table, label, base)} "
-                  f"(P(improvement) {p_improvement:.2f}; {table[label]['seeds']} vs {table[base]['seeds']} seeds)")
-    if args.study != "walker_stand":
-        return 0 if ok else 1
-    variant = f"{base.rsplit('-', 1)[0]}-vid2act_stable"
+            print(f"headline: {label.split('-', 1)[1]} / dreamerv2 IQM {key} = {_ratio(table, label, base)[1]} "
+                  f"(P(improvement) {table[label].get('p_improvement', float('nan')):.2f}; {table[label]['seeds']} "
+                  f"vs {table[base]['seeds']} seeds)")
+    if study != "walker_stand":
+        return 1 if missed else 0
+    variant = f"{target}-vid2act_stable"
     seeds = min(table.get(variant, {}).get("seeds", 0), table[base]["seeds"])
     if seeds < E3_SEEDS:  # a lucky seed is no evidence: the goal is judged on E3's seeds only
         print(f"E3 goal (vid2act_stable / dreamerv2 IQM >= 1.15x) not evaluable yet: {seeds} of {E3_SEEDS} seeds "
               f"finished for both")
-        return 2
-    ratio = table[variant]["iqm"] / table[base]["iqm"] if table[base]["iqm"] > 0 else float("nan")
-    print(f"E3 goal: vid2act_stable / dreamerv2 IQM {key} = {ratio:.2f}x, goal >= 1.15x: "
-          f"{'met' if ratio >= 1.15 else 'MISSED'}")
-    return 0 if ok and ratio >= 1.15 else 1
+        return 1 if missed else 2
+    ratio, shown = _ratio(table, variant, base)
+    met = ratio is not None and ratio >= 1.15
+    print(f"E3 goal: vid2act_stable / dreamerv2 IQM {key} = {shown}, goal >= 1.15x: {'met' if met else 'MISSED'}")
+    return 1 if missed or not met else 0
 
 
-def _ratio(table: dict, label: str, base: str) -> str:
-    """`label`'s IQM over the baseline's as `1.23x`, or n/a when the baseline's IQM is not positive (e.g. a success
-    rate of 0: the difference is then the number to read)."""
+def _ratio(table: dict, label: str, base: str) -> tuple[float | None, str]:
+    """(`label`'s IQM over the baseline's, that ratio as `1.23x`); (None, n/a ...) when the baseline's IQM is not
+    positive (e.g. a success rate of 0: the difference is then the number to read)."""
     if table[base]["iqm"] <= 0:
-        return f"n/a (dreamerv2's IQM is {table[base]['iqm']:.2f}; difference {table[label]['iqm']:+.2f})"
-    return f"{table[label]['iqm'] / table[base]['iqm']:.2f}x"
+        return None, f"n/a (dreamerv2's IQM is {table[base]['iqm']:.2f}; difference {table[label]['iqm']:+.2f})"
+    ratio = table[label]["iqm"] / table[base]["iqm"]
+    return ratio, f"{ratio:.2f}x"
 
 
 def run_settings(run_dir: Path) -> dict:
-    """What a run trained with, from its own saved config (not from this command's options)."""
-    from deploy.config import read_config
+    """What a run trained with, from its own saved config (not from this command's options): its preset,
+    method, seed and every setting that differs from the preset's."""
+    from deploy.config import differences, load_config, read_config
 
     cfg = read_config(run_dir / "config.yaml")
-    return {"method": cfg.train.method, "seed": cfg.seed, "task": cfg.env.task, "steps": cfg.train.steps,
-            "teachers": cfg.train.teachers, "sources": cfg.train.sources, "init_from": cfg.train.init_from}
+    changed = {key: new for key, (_, new) in differences(load_config(cfg.preset), cfg).items()}
+    return {"preset": cfg.preset, "train.method": cfg.train.method, "seed": cfg.seed, **changed}
 
 
 def finished_runs(work: Path, parts: tuple[str, ...], steps: int) -> tuple[list[Path], list[str]]:
@@ -219,14 +232,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, help="env steps per run (default: 40,000 walker_stand, 20,000 mw)")
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
     args = parser.parse_args()
-    study = "mw" if args.part == "mw" else args.study
-    args.steps = args.steps or STEPS[study]
+    study = args.study if args.part == "summary" else next(s for s, parts in PARTS.items() if args.part in parts)
+    args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
     args.out = args.out or f"docs/results/evidence-{STUDIES[study][0].split('/')[-1]}"
-    sweeps = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}
-    if args.part in sweeps:
-        return sweep(args, args.part, *sweeps[args.part], study="mw" if args.part == "mw" else "walker_stand")
+    if args.part in SWEEPS:
+        return sweep(args, args.part, *SWEEPS[args.part], study=study)
     return faulted(args) if args.part == "e5" else summary(args)
-
 
 if __name__ == "__main__":
     sys.exit(main())

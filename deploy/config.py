@@ -277,15 +277,21 @@ def read_config(path: str | Path) -> Config:
     return cfg
 
 
+def differences(old: Config, new: Config) -> dict[str, tuple[object, object]]:
+    """{dotted key: (old value, new value)} for every setting that differs between two configs, less where and how
+    a run is reached (`preset`, `strict_resume`, `replay.url`, `logdir`)."""
+    ignored = {"preset", "strict_resume", "replay.url", "logdir"}
+    after = leaves(new)
+    return {key: (getattr(o, n), getattr(after[key][0], n)) for key, (o, n, _) in leaves(old).items()
+            if key not in ignored and getattr(o, n) != getattr(after[key][0], n)}
+
+
 def changed_settings(cfg: Config, saved: str | Path) -> list[str]:
     """`key: old -> new` for every setting of `cfg` that differs from the config saved at `saved` (a run directory's
     config.yaml); [] when there is none."""
     if not Path(saved).is_file():
         return []
-    old, new = leaves(read_config(saved)), leaves(cfg)
-    ignored = {"preset", "strict_resume", "replay.url", "logdir"}  # where and how a run is reached, not what it does
-    return [f"{key}: {getattr(o, n)!r} -> {getattr(new[key][0], n)!r}" for key, (o, n, _) in old.items()
-            if key not in ignored and getattr(o, n) != getattr(new[key][0], n)]
+    return [f"{key}: {old!r} -> {new!r}" for key, (old, new) in differences(read_config(saved), cfg).items()]
 
 
 def check_resume(cfg: Config, directory: str | Path) -> list[str]:

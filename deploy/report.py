@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -64,7 +65,7 @@ def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/re
     if randoms:
         random = float(np.mean(randoms))
         ax.axhline(random, color="grey", linestyle=":", label=f"random policy ({random:.2f})")
-    ax.set_title(f"{target}: training-episode {what}\n{', '.join(labels)}; {budget:,} env steps", fontsize=9)
+    ax.set_title(f"{target}: training-episode {what}\n{_listed(labels)}\n{budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"{what}, moving average of {SMOOTH} episodes\n(line: mean over seeds, band: ± std)", fontsize=8)
     ax.legend(fontsize=8)
@@ -73,6 +74,11 @@ def learning_curves(runs: dict[str, list[dict]], out: Path, key: str = "actor/re
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _listed(labels: list[str]) -> str:
+    """The settings of a figure, for its title: wrapped to the 6.5-inch figure's width."""
+    return textwrap.fill(", ".join(labels), 85, break_on_hyphens=False)
 
 
 def _smooth(y: np.ndarray, k: int = SMOOTH) -> np.ndarray:
@@ -133,7 +139,7 @@ def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
         ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
     counts = "/".join(map(str, sorted({len(s) for s in curves.values()})))
-    ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{', '.join(sorted(curves))}\n"
+    ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{_listed(sorted(curves))}\n"
                  f"{counts} seeds; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"{what} (mode policy, unsmoothed)")

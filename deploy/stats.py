@@ -1,20 +1,21 @@
-"""Statistics a reviewer trusts, from the periodic evaluations of training runs (`eval/return` in metrics.jsonl):
-per-seed raw curves as JSON, interquartile means with 95% stratified-bootstrap confidence intervals and the
-probability of improvement over a baseline (rliable; Agarwal et al., 2021), and eval curves with CI bands.
+"""Statistics a reviewer trusts, from the periodic evaluations of training runs (`eval/return`, or Meta-World's
+`eval/success`, in metrics.jsonl): per-seed raw curves as JSON, interquartile means with 95% stratified-bootstrap
+confidence intervals and the probability of improvement over a baseline (rliable; Agarwal et al., 2021), and eval
+curves with CI bands.
 
     curves = eval_curves([Path("runs/walker_stand-vid2act-s0"), ...])   # {setting: [SeedCurve, ...]}
-    write_scores(curves, "dmc/walker_stand", out)     # scores-<target>.json: method, seed, env steps, scores
+    path = write_scores(curves, "dmc/walker_stand", out)  # scores-<target>.json: method, seed, env steps, scores
+    curves = read_scores(path)                               # ... and back
     table = aggregate(curves, baseline="walker_stand-dreamerv2")        # IQM, CI, P(improvement) per setting
 
 A setting is a run directory's name less its trailing `-s<seed>` (deploy/report.py's `run_label`). A seed's score
-is its mean eval return over the last fifth of the shortest curve's budget (the paper's protocol: final performance).
+is its mean eval score over the last fifth of the shortest curve's budget (the paper's protocol: final performance).
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,41 +29,42 @@ REPS = 2000
 
 def read_history(run_dir: Path, missing_ok: bool = False) -> list[dict]:
     """The rows of a run's `metrics.jsonl` (one JSON object per line, as `vid2act train` appends them: env_steps,
-    updates and the reported metrics). A line that does not parse (cut short when the run was killed mid-write) is
-    skipped with a warning naming it. FileNotFoundError naming the directory when it holds no history, unless
-    `missing_ok` (a run yet to write its first row: no rows)."""
+    updates and the reported metrics); lines that are not such an object are skipped (an unparsable one with a
+    warning naming it, unless it is the last: a row being written). FileNotFoundError naming the directory when it
+    holds no history, unless `missing_ok` (a run yet to write its first row: no rows)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         if missing_ok:
             return []
         raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    rows, lines = [], path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             row = json.loads(line) if line.strip() else None
         except json.JSONDecodeError:
             row = None
-            log.warning("%s line %d is not a JSON object (cut short by a kill?): skipped", path, number)
+            if number < len(lines):  # the last line may be a row being written right now
+                log.warning("%s line %d is not a JSON object: skipped", path, number)
         if isinstance(row, dict) and "env_steps" in row:
             rows.append(row)
     return rows
 
 
-def _interval_estimates(scores: dict, aggregate_fn, reps: int, seed: int):
-    """rliable's `get_interval_estimates` (95% stratified-bootstrap CIs), reproducible from `seed`: rliable 1.2 draws
-    its resamples from numpy's global generator whatever `random_state` says, so that generator is seeded here and
-    put back as it was afterwards (and arch 7's FutureWarning about `random_state` is silenced)."""
+def _interval_estimates(scores: dict, aggregate_fn, reps: int, seed: int) -> tuple[dict, dict]:
+    """rliable's `get_interval_estimates` (95% stratified-bootstrap CIs) per entry of `scores`, each reproducible
+    from `seed` alone: rliable 1.2 draws its resamples from numpy's global generator, so that generator is seeded
+    anew for every entry (one entry's CI does not depend on which others are present) and put back afterwards."""
     from rliable import library as rly
 
-    state = np.random.get_state()
-    np.random.seed(seed)
+    state, points, intervals = np.random.get_state(), {}, {}
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-            return rly.get_interval_estimates(scores, aggregate_fn, reps=reps,
-                                              random_state=np.random.RandomState(seed))
+        for name, value in scores.items():
+            np.random.seed(seed)
+            point, interval = rly.get_interval_estimates({name: value}, aggregate_fn, reps=reps)
+            points[name], intervals[name] = point[name], interval[name]
     finally:
         np.random.set_state(state)
+    return points, intervals
 
 
 @dataclass
@@ -102,6 +104,15 @@ def write_scores(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> 
     rows = [{"target": target, "method": label, **asdict(c)} for label, seeds in sorted(curves.items()) for c in seeds]
     path.write_text(json.dumps(rows, indent=1))
     return path
+
+
+def read_scores(path: Path) -> dict[str, list[SeedCurve]]:
+    """The curves `write_scores` wrote to `path`, back as {setting: [SeedCurve, ...]}."""
+    curves: dict[str, list[SeedCurve]] = {}
+    for row in json.loads(Path(path).read_text()):
+        curves.setdefault(row["method"], []).append(SeedCurve(row["run"], row["seed"], row["env_steps"],
+                                                              row["score"], row["metric"]))
+    return curves
 
 
 def final_scores(curves: dict[str, list[SeedCurve]], last: float = 0.2) -> dict[str, np.ndarray]:

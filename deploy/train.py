@@ -91,11 +91,7 @@ def metrics_log(cfg: Config) -> Iterator:
                        deadline=None if cfg.train.minutes <= 0 else time.monotonic() + 60 * cfg.train.minutes,
                        progress_keys=PROGRESS_KEYS + (SUCCESS_KEYS if cfg.env.task.startswith("metaworld/") else ()))
     path = run_dir / "metrics.jsonl"
-    with open(path, "a+b") as tail:  # a row cut short by a kill stays one bad line (readers skip it), not two
-        if tail.tell():
-            tail.seek(-1, os.SEEK_END)
-            if tail.read(1) != b"\n":
-                tail.write(b"\n")
+    _drop_cut_row(path)
     with open(path, "a", buffering=1) as history:  # line-buffered: tail-able
 
         def on_metrics(env_steps: int, updates: int, metrics: dict, source: str) -> None:
@@ -112,6 +108,18 @@ def metrics_log(cfg: Config) -> Iterator:
             yield on_metrics
         finally:
             sink.close()
+
+
+def _drop_cut_row(path: Path) -> None:
+    """Cut `path` back to its last complete line: a row cut short by a kill cannot be recovered, and left in place it
+    would be warned about on every later read (resumed runs append after it)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+        log.warning("%s ended in a row cut short (%d bytes, a kill mid-write?): dropped", path, len(data) - keep)
+        os.truncate(path, keep)
 
 
 def ray_driver(cfg: Config, plan: RunPlan, url: str, replay: RedisReplay, on_metrics) -> tuple[Driver, list]:
