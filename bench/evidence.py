@@ -53,6 +53,8 @@ RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
 STEPS = {"walker_stand": 40_000, "mw": 20_000}
 """Env steps per run of each study."""
+SOURCES = {"walker_stand": "runs/sources", "mw": "runs/sources-mw"}
+"""Where each study's sources script (bench/sources.sh, bench/sources_mw.sh) writes by default."""
 E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
 APV = ["apv"]
 MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
@@ -227,13 +229,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=[*(p for parts in PARTS.values() for p in parts), "summary"])
     parser.add_argument("--study", choices=list(STUDIES), default="walker_stand", help="which study `summary` reads")
-    parser.add_argument("--sources", default="runs/sources", help="ROOT of bench/sources.sh (sources_mw.sh for mw)")
+    parser.add_argument("--sources", help="ROOT of bench/sources.sh (default runs/sources), of sources_mw.sh for mw "
+                        "(default runs/sources-mw)")
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, help="env steps per run (default: 40,000 walker_stand, 20,000 mw)")
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
     args = parser.parse_args()
     study = args.study if args.part == "summary" else next(s for s, parts in PARTS.items() if args.part in parts)
     args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
+    args.sources = args.sources or SOURCES[study]
     args.out = args.out or f"docs/results/evidence-{STUDIES[study][0].split('/')[-1]}"
     if args.part in SWEEPS:
         return sweep(args, args.part, *SWEEPS[args.part], study=study)

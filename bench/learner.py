@@ -3,7 +3,7 @@ with distillation when there are teachers, the action VAE, the actor-critic in i
 at 64x64, beside sheeprl 0.8.4's DreamerV2 at matched model and batch sizes, run on this machine in this script.
 
     MUJOCO_GL=egl .venv/bin/python bench/learner.py [--cpu-updates 8] [--paper-updates 3] [--matched-updates 3]
-        [--peer-updates 3] [--rounds 2] [--no-peer] [--peer-s X] [--device auto]
+        [--peer-updates 3] [--rounds 2] [--no-peer] [--peer-s X] [--device cpu]
     MUJOCO_GL=egl .venv/bin/python bench/learner.py --compile imagine loss --threads 1   # torch.compile vs eager
 
 Rows (updates/s, medians over timed updates after warm-up; torch threads = --threads, default 2):

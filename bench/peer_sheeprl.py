@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl .venv-peer/bin/python bench/peer_sheeprl.py [--updates 3] [--warmup 1] [--threads 2] [key=value ...]
 
-Runs sheeprl's own CLI (`exp=dreamer_v2`) on DMC walker_walk from 64x64 pixels with ../shared/docs/PEERS.md's overrides
+Runs sheeprl's own CLI (`exp=dreamer_v2`) on DMC walker_walk from 64x64 pixels with these overrides
 and sizes (CNN multiplier 48, stoch 32x32 discrete, deter 200, hidden 200, MLPs 400 x 4, B16 x T50, H 15, CPU, fp32),
 with `sheeprl.algos.dreamer_v2.dreamer_v2.train` wrapped to time each call (one call = one world-model + actor +
 critic gradient step on one batch; env stepping and batch sampling are outside it). One env and

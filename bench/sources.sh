@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The DMC sources of issue 13's experiments (E1-E4): SAC behaviour agents, medium/expert episode datasets, one
-# pretrained teacher per source (Eq. 2), and APV's action-free video model on all four sources' frames. Resumable: a finished agent is skipped, `collect` keeps the episodes it
-# already has, `pretrain` resumes from its checkpoint (so TEACHER_STEPS can grow in later parts). Two jobs at a
-# time, each on one torch thread (a 2-core machine).
+# pretrained teacher per source (Eq. 2), and APV's action-free video model on all four sources' frames. Resumable:
+# a finished agent is skipped, `collect` keeps the episodes it already has, `pretrain` resumes from its checkpoint
+# (so TEACHER_STEPS can grow in later parts). Two jobs at a time, each on one torch thread (a 2-core machine).
 #
 #   ROOT=runs/sources TEACHER_STEPS=1500 EPISODES=20 bash bench/sources.sh
 #

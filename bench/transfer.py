@@ -1,8 +1,8 @@
 """Issue 13's E1 (dynamics transfer) and E2 (domain selection): do teachers help a student predict the target?
 
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --teachers DIR1,DIR2,... [--target walker_stand] [--seeds 5] \
-        [--updates 500] [--episodes 30] [--work runs/e1] [--out docs/results/transfer-walker_stand] \
-        [--scratch-from runs/e1] [key=value ...]
+        [--updates 500] [--episodes 30] [--work runs/bench-transfer] [--out docs/results/transfer-walker_stand] \
+        [--scratch-from <an earlier --work>] [key=value ...]
     MUJOCO_GL=egl .venv/bin/python bench/transfer.py --sizes tiny       # no --teachers: random sources, tiny teachers
 
 On one fixed set of target episodes (random-policy ones: the comparison is about dynamics, which random actions

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy.config import Config, apply_overrides, public_dict, read_config
+from deploy.config import Config, apply_overrides, get_value, public_dict, read_config
 from deploy.presets import VARIANTS
 from deploy.stats import read_history
 from learner import get_method
@@ -31,18 +31,35 @@ from runtime import split_csv
 
 log = logging.getLogger(__name__)
 
+PATHS = ("train.teachers", "train.sources", "train.init_from")
+"""Settings that name directories (comma-separated)."""
+
+
+def absolute_paths(overrides: list[str]) -> list[str]:
+    """`overrides` with the directories they name (`PATHS`) made absolute, against this process's working
+    directory: Tune runs each trial in a directory of its own, where a relative path would name nothing."""
+    out = []
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() in PATHS and value.strip():
+            item = f"{key.strip()}=" + ",".join(str(Path(p).resolve()) for p in split_csv(value))
+        out.append(item)
+    return out
+
+
 
 def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list[int],
          threads: int = 1) -> dict[str, list[str]]:
     """{run name: its overrides} for every target x variant x seed (the learner on `threads` torch threads, the
-    trial's CPUs; a variant named in `VARIANTS` starts from its overrides); ConfigError naming the bad one.
+    trial's CPUs; a variant named in `VARIANTS` (deploy/presets.py) starts from its overrides; directories made
+    absolute); ConfigError naming the bad one.
     Ordered seed by seed (every target and variant's seed 0 before any seed 1): trials start in this order, so a
     sweep stopped early holds the same seeds of every variant, a balanced comparison."""
     trials = {}
     for seed in seeds:
         for target in targets:
             for name, *extra in variants:
-                overrides = [*VARIANTS.get(name, []), *extra]  # a known name brings its overrides (deploy/presets.py)
+                overrides = absolute_paths([*VARIANTS.get(name, []), *extra])  # a known name brings its overrides
                 run = f"{target.split('/', 1)[-1]}-{name}-s{seed}"
                 trials[run] = [f"env.task={target}", f"train.learner_threads={threads}", *overrides, f"seed={seed}"]
                 apply_overrides(copy.deepcopy(cfg), trials[run]).validate()  # fail before anything starts
@@ -126,6 +143,7 @@ def run(cfg: Config, args) -> int:
         raise UserError("give at least one --variant NAME [key=value ...] (e.g. --variant dreamerv2 "
                         "train.method=dreamerv2)")
     targets, seeds = split_csv(args.targets or cfg.env.task), [int(s) for s in split_csv(args.seeds)]
+    cfg = apply_overrides(cfg, absolute_paths([f"{key}={get_value(cfg, key)}" for key in PATHS]))
     trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
     results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
                     args.actors)

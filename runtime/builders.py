@@ -105,6 +105,10 @@ def plan_run(cfg: RunSettings) -> RunPlan:
     # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
     fixed = infos or ([pretrained] if pretrained and pretrained.get("kwargs", {}).get("action_dim") else [])
     width = fixed[0]["kwargs"]["action_dim"] if fixed else action_width(cfg.model, suite, [target])
+    if fixed and action_dim(cfg.env.task) > width:
+        raise RunError(f"the {'teachers take' if infos else 'pretrained model takes'} {width}-d actions but "
+                       f"{cfg.env.task} has {action_dim(cfg.env.task)}: pretrain with env.task={cfg.env.task} "
+                       f"(the action width then covers the target's)")
     spec = AgentSpec.create(cfg.model, cfg.ac, cfg.vae, method=method.name, image_size=cfg.env.size,
                             action_dim=action_dim(cfg.env.task), action_width=width, n_domains=len(infos),
                             apv=cfg.learner.apv.for_suite(suite), pvdr=cfg.learner.pvdr)

@@ -84,6 +84,9 @@ def test_a_named_variant_brings_its_overrides_and_every_trial_is_validated_befor
         assert f"train.method={method}" in VARIANTS[method]
     with pytest.raises(ConfigError, match="distill.weights"):
         grid(cfg, ["dmc/walker_stand"], [["bad", "distill.weights=cosine"]], [0])
+    # Tune runs each trial in its own directory: the directories a variant names are made absolute here
+    (apv,) = grid(cfg, ["dmc/walker_stand"], [["apv", "train.init_from=runs/apv-video"]], [0]).values()
+    assert f"train.init_from={Path.cwd() / 'runs' / 'apv-video'}" in apv
     with pytest.raises(ConfigError, match="env.task: method pvdr plans toward goal images"):
         grid(cfg, ["metaworld/reach", "dmc/walker_stand"], [["pvdr"]], [0])  # the DMC trial, before any trial runs
 

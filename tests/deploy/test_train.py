@@ -153,6 +153,9 @@ def test_bad_inputs_fail_clearly(pipeline):
     other = load_config("smoke", ["env.task=metaworld/reach", f"train.teachers={cfg.train.teachers}"])
     with pytest.raises(RunError, match="cannot teach a metaworld target"):
         train(other)
+    wider = load_config("smoke", ["env.task=dmc/quadruped_walk", f"train.teachers={cfg.train.teachers}"])
+    with pytest.raises(RunError, match="teachers take 6-d actions but dmc/quadruped_walk has 12: pretrain with"):
+        train(wider)
     missing = load_config("smoke", [f"train.teachers={cfg.train.teachers}", "train.sources=/nope/a,/nope/b"])
     with pytest.raises(RunError, match="source dataset"):
         train(missing)
