@@ -7,9 +7,12 @@ Everything lives in `run_dir`: `redis.conf` (mode 0600: it holds the password), 
 A new RedisServer on a run_dir that already has a `redis.conf` reuses its port and password (unless given), so a
 restarted run finds its replay where it left it.
 
-Durability: `appendfsync everysec`. Redis writes every command to the AOF file (the OS page cache) before it
-replies, so a killed redis-server loses no acknowledged episode; only a machine crash can lose the last second.
-`always` would fsync each multi-megabyte episode before replying, for no gain against process kills.
+Durability: `appendfsync always`. Redis writes and fsyncs every write command to the AOF before it replies, so
+neither a killed redis-server nor a machine crash loses an acknowledged episode. `everysec` does not promise that
+even against a kill: while its background fsync runs on a busy disk Redis postpones AOF writes for up to 2 s and
+replies all the same (a test on a loaded machine lost 4 of 5 acknowledged episodes to a SIGKILL). The price,
+measured here on a loaded machine: an insert of a 51-step 64x64 chunk 8-9 ms instead of 5-7, of a 501-step episode
+39-42 ms against 29-59.
 Memory: `maxmemory-policy noeviction` -- the replay evicts its own oldest episodes; Redis must never drop keys.
 Disk: the AOF logs evictions as well as inserts; Redis' automatic AOF rewrite (when it doubles) keeps it to about
 twice the live data.
@@ -75,7 +78,7 @@ class RedisServer:
         lines = {
             "bind": "127.0.0.1", "port": self.port, "protected-mode": "yes", "requirepass": f'"{self.password}"',
             "dir": f'"{self.dir}"', "logfile": '"redis.log"', "daemonize": "no", "save": '""',
-            "appendonly": "yes" if self.appendonly else "no", "appendfsync": "everysec",
+            "appendonly": "yes" if self.appendonly else "no", "appendfsync": "always",
             "maxmemory": self.maxmemory_bytes or 0, "maxmemory-policy": "noeviction",
         }
         path = self.dir / "redis.conf"
