@@ -47,7 +47,6 @@ def absolute_paths(overrides: list[str]) -> list[str]:
     return out
 
 
-
 def grid(cfg: Config, targets: list[str], variants: list[list[str]], seeds: list[int],
          threads: int = 1) -> dict[str, list[str]]:
     """{run name: its overrides} for every target x variant x seed (the learner on `threads` torch threads, the
