@@ -286,18 +286,12 @@ def differences(old: Config, new: Config) -> dict[str, tuple[object, object]]:
             if key not in ignored and getattr(o, n) != getattr(after[key][0], n)}
 
 
-def changed_settings(cfg: Config, saved: str | Path) -> list[str]:
-    """`key: old -> new` for every setting of `cfg` that differs from the config saved at `saved` (a run directory's
-    config.yaml); [] when there is none."""
-    if not Path(saved).is_file():
-        return []
-    return [f"{key}: {old!r} -> {new!r}" for key, (old, new) in differences(read_config(saved), cfg).items()]
-
-
 def check_resume(cfg: Config, directory: str | Path) -> list[str]:
     """Before resuming the run in `directory`: the settings that changed since it was saved (logged), or with
     `strict_resume` a refusal listing them. The new settings are what runs."""
-    changes = changed_settings(cfg, Path(directory) / "config.yaml")
+    saved = Path(directory) / "config.yaml"
+    changes = [f"{key}: {old!r} -> {new!r}" for key, (old, new) in differences(read_config(saved), cfg).items()
+               ] if saved.is_file() else []
     if changes and cfg.strict_resume:
         raise ConfigError(f"{directory}: settings changed since the run was saved ({'; '.join(changes)}); "
                           f"resume with the saved ones, or without strict_resume=true to apply them")
