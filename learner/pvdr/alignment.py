@@ -24,7 +24,7 @@ from torchrl.objectives import ClipPPOLoss
 from torchrl.objectives.value import GAE
 
 from learner.pvdr.config import PvdrConfig
-from learner.pvdr.st import STTransformer
+from learner.pvdr.st import FrameEmbedding, STTransformer
 
 
 class Trunk(nn.Module):
@@ -33,21 +33,14 @@ class Trunk(nn.Module):
 
     def __init__(self, cfg: PvdrConfig):
         super().__init__()
-        d, g = cfg.dim, cfg.grid
-        self.embed = nn.Embedding(cfg.codebook, d)
-        self.prompt = nn.Linear(cfg.z_dim, d)
-        self.space = nn.Parameter(torch.randn(g * g, d) * 0.02)
-        self.time = nn.Parameter(torch.zeros(cfg.context + 1, d))
-        self.net = STTransformer(d, cfg.heads, cfg.align_depth, cfg.window)
+        self.inputs = FrameEmbedding(cfg.codebook, cfg.z_dim, cfg.dim, cfg.grid, cfg.context + 1)
+        self.net = STTransformer(cfg.dim, cfg.heads, cfg.align_depth, cfg.window)
 
     def forward(self, tokens_BmHW: torch.Tensor, z_BhwZ: torch.Tensor) -> torch.Tensor:
         """Any leading batch dims: (..., m, h, w) and (..., h, w, Z) -> (..., D)."""
         lead = tokens_BmHW.shape[:-3]
         tokens, z = tokens_BmHW.reshape(-1, *tokens_BmHW.shape[-3:]), z_BhwZ.reshape(-1, *z_BhwZ.shape[-3:])
-        m, h, w = tokens.shape[1:]
-        frames = torch.cat([self.prompt(z)[:, None], self.embed(tokens.long())], 1)
-        frames = frames + self.space.view(1, 1, h, w, -1) + self.time[:m + 1].view(1, m + 1, 1, 1, -1)
-        return self.net(frames).mean((1, 2, 3)).view(*lead, -1)
+        return self.net(self.inputs.prompted(z, tokens)).mean((1, 2, 3)).view(*lead, -1)
 
 
 class Alignment(nn.Module):

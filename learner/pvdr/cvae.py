@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from learner.pvdr.config import PvdrConfig
-from learner.pvdr.st import STTransformer
+from learner.pvdr.st import FrameEmbedding, STTransformer
 
 MIN_STD = 0.1
 
@@ -50,41 +50,27 @@ class VisualDynamicsModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         g, d = cfg.grid, cfg.dim
-        self.embed = nn.Embedding(cfg.codebook, d)
-        self.time = nn.Parameter(torch.zeros(cfg.snippet + 1, d))  # the prompt frame, then the snippet's frames
-        self.space = nn.Parameter(torch.randn(g * g, d) * 0.02)
+        self.inputs = FrameEmbedding(cfg.codebook, cfg.z_dim, d, g, cfg.snippet + 1)  # the prompt, then a snippet
         self.encoder = STTransformer(d, cfg.heads, cfg.encoder_depth, cfg.window)
         self.posterior_head = _Gaussian(d, cfg.z_dim)
         self.prior_net = STTransformer(d, cfg.heads, cfg.prior_depth, cfg.window)
         self.prior_head = _Gaussian(d, cfg.z_dim)
-        self.prompt = nn.Linear(cfg.z_dim, d)
         self.decoder = STTransformer(d, cfg.heads, cfg.decoder_depth, cfg.window, causal=True)
         self.logits = nn.Linear(d, cfg.codebook)
 
-    def embed_frames(self, tokens_BThw: torch.Tensor, first: int) -> torch.Tensor:
-        """Token indices (B, T, h, w) -> embeddings (B, T, h, w, D) with the time positions first..first+T-1."""
-        B, T, h, w = tokens_BThw.shape
-        space = self.space.view(1, 1, h, w, -1)
-        return self.embed(tokens_BThw) + space + self.time[first:first + T].view(1, T, 1, 1, -1)
-
     def posterior(self, x_BmHW: torch.Tensor, y_BlHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """E(z | x, y): (mean, std), each (B, grid, grid, z_dim)."""
-        frames = self.embed_frames(torch.cat([x_BmHW, y_BlHW], 1), first=1)
+        frames = self.inputs.frames(torch.cat([x_BmHW, y_BlHW], 1))
         return self.posterior_head(self.encoder(frames))
 
     def prior(self, x_BmHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """P(z | x): (mean, std), each (B, grid, grid, z_dim)."""
-        return self.prior_head(self.prior_net(self.embed_frames(x_BmHW, first=1)))
-
-    def _prompt(self, z_BhwZ: torch.Tensor) -> torch.Tensor:
-        """z as the decoder's first frame: (B, 1, h, w, D)."""
-        return (self.prompt(z_BhwZ) + self.space.view(1, *z_BhwZ.shape[1:3], -1) + self.time[0])[:, None]
+        return self.prior_head(self.prior_net(self.inputs.frames(x_BmHW)))
 
     def decode_logits(self, x_BmHW: torch.Tensor, z_BhwZ: torch.Tensor, y_BkHW: torch.Tensor) -> torch.Tensor:
         """Teacher-forced D(y | x, z): logits (B, k + 1, grid, grid, codebook) for future frames 1..k+1 given the
         first k of them (k = 0..l-1; the causal mask keeps frame j's logits blind to frames after j)."""
-        frames = self.embed_frames(torch.cat([x_BmHW, y_BkHW], 1), first=1)
-        out = self.decoder(torch.cat([self._prompt(z_BhwZ), frames], 1))
+        out = self.decoder(self.inputs.prompted(z_BhwZ, torch.cat([x_BmHW, y_BkHW], 1)))
         return self.logits(out[:, x_BmHW.shape[1]:])  # the outputs at x_m, y_1, ..., y_k
 
     @torch.no_grad()
@@ -92,12 +78,12 @@ class VisualDynamicsModel(nn.Module):
         """Greedy decoding of the l future frames: token indices (B, l, grid, grid). The decoder's causal cache
         makes each frame cost one frame's pass (the same tokens as `decode_logits` over the growing prefix)."""
         m = x_BmHW.shape[1]
-        out, cache = self.decoder.extend(torch.cat([self._prompt(z_BhwZ), self.embed_frames(x_BmHW, first=1)], 1))
+        out, cache = self.decoder.extend(self.inputs.prompted(z_BhwZ, x_BmHW))
         frames = []
         for k in range(self.cfg.future):
             frames.append(self.logits(out[:, -1:]).argmax(-1))  # (B, 1, h, w)
             if k + 1 < self.cfg.future:
-                out, cache = self.decoder.extend(self.embed_frames(frames[-1], first=1 + m + k), cache)
+                out, cache = self.decoder.extend(self.inputs.frames(frames[-1], first=1 + m + k), cache)
         return torch.cat(frames, 1)
 
     def loss(self, x_BmHW: torch.Tensor, y_BlHW: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

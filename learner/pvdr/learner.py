@@ -36,7 +36,7 @@ class PvdrLearner:
             module.to(self.device)
         self.parts.tokenizer.eval().requires_grad_(False)
         model = self.parts.model
-        tuned = [model.decoder, model.logits, model.prompt, model.posterior_head]
+        tuned = [model.decoder, model.logits, model.inputs.prompt, model.posterior_head]
         self.model_opt = torch.optim.Adam([p for m in tuned for p in m.parameters()], lr=config.finetune_lr)
         prior = [*model.prior_net.parameters(), *model.prior_head.parameters()]
         self.prior_opt = torch.optim.Adam(prior, lr=config.finetune_lr)

@@ -3,6 +3,8 @@ attention blocks with interleaved feed-forward layers, over a (B, T, h, w, D) gr
 
     st = STTransformer(dim=64, heads=4, depth=2, window=4, causal=False)
     out_BThwD = st(x_BThwD)
+    inputs = FrameEmbedding(codebook=256, z_dim=8, dim=64, grid=8, positions=9)   # what st reads
+    x_BThwD = inputs.prompted(z_BhwZ, tokens_BThw)
 
 Spatial attention: every token attends to the h*w tokens of its own frame. Temporal attention: a token attends to
 the tokens of its local (window x window) spatial block in every frame (in frames k' <= k when `causal`, the
@@ -92,3 +94,28 @@ class STTransformer(nn.Module):
             x_BThwD, seen = block(x_BThwD, None if cache is None else cache[i])
             grown.append(seen)
         return self.norm(x_BThwD), grown
+
+
+class FrameEmbedding(nn.Module):
+    """Transformer inputs from code frames and a z prompt (PVDR Appendix A.1): each token's code embedding plus a
+    learned position in space (its grid cell) and in time (frame index; index 0 is the prompt frame that z becomes).
+
+    `frames(tokens_BThw, first)` -> (B, T, h, w, D) at time positions first..first+T-1;
+    `prompted(z_BhwZ, tokens_BThw)` -> (B, 1 + T, h, w, D): z projected to D at position 0, then the frames.
+    """
+
+    def __init__(self, codebook: int, z_dim: int, dim: int, grid: int, positions: int):
+        super().__init__()
+        self.embed = nn.Embedding(codebook, dim)
+        self.prompt = nn.Linear(z_dim, dim)
+        self.space = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)
+        self.time = nn.Parameter(torch.zeros(positions, dim))
+
+    def frames(self, tokens_BThw: torch.Tensor, first: int = 1) -> torch.Tensor:
+        B, T, h, w = tokens_BThw.shape
+        return (self.embed(tokens_BThw.long()) + self.space.view(1, 1, h, w, -1)
+                + self.time[first:first + T].view(1, T, 1, 1, -1))
+
+    def prompted(self, z_BhwZ: torch.Tensor, tokens_BThw: torch.Tensor) -> torch.Tensor:
+        prompt = self.prompt(z_BhwZ) + self.space.view(1, *z_BhwZ.shape[1:3], -1) + self.time[0]
+        return torch.cat([prompt[:, None], self.frames(tokens_BThw)], 1)
