@@ -38,6 +38,16 @@ class ActionVAE(nn.Module):
         domain = self._onehot(domain_B, state_BS).expand(*state_BS.shape[:-1], self.n_domains)
         return self.decoder_trunk(torch.cat([state_BS, z_BZ.to(state_BS.dtype), domain], -1))
 
+    def mixed_guidance(self, state_NS: torch.Tensor, z_NZ: torch.Tensor, mixture_D: torch.Tensor) -> torch.Tensor:
+        """sum_d mixture_D[d] * h_G(s, d) with one z, over the domains of non-zero weight: (N, 50). The first
+        layer's state and z part is computed once; a domain's one-hot only adds its own column (exactly `guidance`
+        per domain, summed)."""
+        first, rest = self.decoder_trunk[0], self.decoder_trunk[1:]
+        split = first.in_features - self.n_domains
+        shared = F.linear(torch.cat([state_NS, z_NZ.to(state_NS.dtype)], -1), first.weight[:, :split], first.bias)
+        return sum(float(w) * rest(shared + first.weight[:, split + d])
+                   for d, w in enumerate(mixture_D.tolist()) if w > 0)
+
     def decode(self, state_BS, domain_B, z_BZ=None) -> torch.Tensor:
         """D(s, z, d): a generated action in [-1, 1]."""
         return torch.tanh(self.decoder_out(self.guidance(state_BS, domain_B, z_BZ)))
@@ -66,6 +76,5 @@ def actor_guidance(vae: ActionVAE, feat_NF: torch.Tensor, mixture_D: torch.Tenso
     lead = feat_NF.shape[:-1]
     z = feat_NF.new_zeros(*lead, vae.latent) if zero_z else \
         torch.randn(*lead, vae.latent, device=feat_NF.device).clamp(-Z_CLIP, Z_CLIP)
-    h = sum(float(w) * vae.guidance(feat_NF, torch.tensor(d, device=feat_NF.device), z)
-            for d, w in enumerate(mixture_D.tolist()) if w > 0)
+    h = vae.mixed_guidance(feat_NF, z, mixture_D)
     return F.layer_norm(h, h.shape[-1:]) if norm else h
