@@ -98,7 +98,9 @@ class ActorCritic(nn.Module):
         """One actor and one critic step on trajectories imagined from every posterior state of the batch;
         returns (metrics, whether both steps were finite and applied)."""
         start = {k: v.detach().flatten(0, 1) for k, v in start.items()}  # (B*T, ...) start states
-        world_model.requires_grad_(False)
+        trained = [p for p in world_model.parameters() if p.requires_grad]  # a frozen part (APV's hold) stays frozen
+        for p in trained:
+            p.requires_grad_(False)
         entropies = []
 
         def policy(feat_NF):
@@ -115,7 +117,8 @@ class ActorCritic(nn.Module):
             reward_NH = world_model.reward(feat_NHF[:, 1:].reshape(-1, Fe)).view(N, H1 - 1)
             value_NH = self.slow_critic(feat_NHF).squeeze(-1)
         finally:
-            world_model.requires_grad_(True)
+            for p in trained:
+                p.requires_grad_(True)
         target_NH = lambda_return(reward_NH, value_NH, self.cfg.discount, self.cfg.lambda_)
         weight_NH = torch.cumprod(torch.full_like(target_NH, self.cfg.discount), 1) / self.cfg.discount  # 1, g, g^2..
         entropy_NH = torch.stack(entropies, 1)

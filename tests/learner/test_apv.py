@@ -177,4 +177,6 @@ def test_on_meta_world_the_pretrained_video_model_waits_its_hold_updates_while_t
         moved = [not all(torch.equal(a, b) for a, b in zip(before, after))
                  for before, after in zip((video, head), video_and_head())]
         assert moved == [seed >= 2, True], (seed, moved)  # held for updates 0 and 1, then fine-tuned
+        held = [p.requires_grad for m in learner.model.video_model().values() for p in m.parameters()]
+        assert set(held) == {seed >= 2}, seed  # imagination's freeze of the world model does not lift the hold
     assert Learner(spec("apv_no_pretrain", apv=cfg.apv), cfg, suite="metaworld").hold_updates == 0  # nothing to hold
