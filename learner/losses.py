@@ -5,6 +5,7 @@ Every function takes tensors and plain numbers and returns tensors; nothing here
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def kl_gaussian(mean_p, std_p, mean_q, std_q) -> torch.Tensor:
@@ -38,17 +39,17 @@ def balanced_kl_loss(post: dict, prior: dict, balance: float, free_nats: float) 
     `balance` (0.8) trains the prior toward the posterior faster than the posterior toward the prior.
     Returns (loss, the batch-mean KL value).
     """
-    kl_BT = state_kl(post, prior)
     lhs = state_kl(_detached(post), prior).mean()
     rhs = state_kl(post, _detached(prior)).mean()
-    free = torch.tensor(free_nats, device=kl_BT.device)
+    free = torch.tensor(free_nats, device=lhs.device)
     loss = balance * torch.maximum(lhs, free) + (1.0 - balance) * torch.maximum(rhs, free)
-    return loss, kl_BT.mean().detach()
+    return loss, lhs.detach()  # the KL's value: which side is stopped changes gradients only
 
 
 def image_nll(recon_BTHWC: torch.Tensor, target_BTHWC: torch.Tensor) -> torch.Tensor:
     """-ln p(o_t | s_t) for a unit-variance Gaussian, summed over pixels, mean over (B, T), up to a constant."""
-    return 0.5 * (recon_BTHWC.float() - target_BTHWC.float()).pow(2).flatten(2).sum(-1).mean()
+    frames = recon_BTHWC.shape[0] * recon_BTHWC.shape[1]
+    return 0.5 * F.mse_loss(recon_BTHWC.float(), target_BTHWC.float(), reduction="sum") / frames
 
 
 def reward_nll(pred_BT: torch.Tensor, reward_BT: torch.Tensor) -> torch.Tensor:
