@@ -90,7 +90,8 @@ class LearnerWorker:
         for _ in range(n_updates):
             batch, pending = self._next or self._fetch()
             self.last = batch
-            self._next = self._fetch()  # overlap: the next batch's teacher features compute while this one trains
+            # teacher actors compute the next batch's features while this one trains (in-process teachers, here)
+            self._next = self._fetch()
             features = self.teachers.resolve(pending) if pending is not None else None
             for key, value in self.learner.update(batch, features, env_steps).items():
                 sums[key] = sums.get(key, 0.0) + value
