@@ -9,6 +9,7 @@
     bash bench/sources_mw.sh                                     # once: Meta-World sources and pretrained models
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py mw [--sources runs/sources-mw] [--steps 20000]
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary --study mw [--out docs/results/evidence-reach]
+    .venv/bin/python bench/evidence.py status [--study mw]       # each run: env steps reached, last eval, finished
 
 E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
 0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
@@ -45,7 +46,6 @@ STUDIES = {  # target, its source tasks (the paper's four DMC sources; four Meta
     "walker_stand": ("dmc/walker_stand", ("walker_walk", "walker_run", "cheetah_run", "hopper_stand"), "eval/return"),
     "mw": ("metaworld/reach", ("drawer-open", "button-press", "door-open", "window-close"), "eval/success"),
 }
-TARGET, SOURCES, _ = STUDIES["walker_stand"]
 # cpu preset; one env actor and one learner thread per run (two runs share the 2 cores); an update per 10 env
 # frames; the policy evaluated every 4k env steps on 5 episodes
 RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
@@ -192,6 +192,30 @@ def run_settings(run_dir: Path) -> dict:
     return {"preset": cfg.preset, "train.method": cfg.train.method, "seed": cfg.seed, **changed}
 
 
+def status(args) -> int:
+    """Each run of a study under `--work`: env steps reached of the budget, updates, its latest eval score and
+    when its history last grew (a run that stopped long ago is not training)."""
+    import time
+
+    from deploy.stats import read_history
+
+    key = STUDIES[args.study][2]
+    paths = sorted(p.parent for part in PARTS[args.study] for p in (Path(args.work) / part).glob("*/metrics.jsonl"))
+    finished = 0
+    for run in paths:
+        rows = read_history(run)
+        steps = max((r["env_steps"] for r in rows), default=0)
+        evals = [r[key] for r in rows if key in r]
+        updates = max((r.get("updates", 0) for r in rows), default=0)
+        idle = (time.time() - (run / "metrics.jsonl").stat().st_mtime) / 60
+        finished += steps >= args.steps
+        print(f"{run.parent.name}/{run.name}: {steps:,}/{args.steps:,} env steps ({min(steps / args.steps, 1):.0%}), "
+              f"{updates:,} updates, last {key} {f'{evals[-1]:.2f}' if evals else '-'} of {len(evals)} evals, "
+              f"{'finished' if steps >= args.steps else f'history grew {idle:.0f} min ago'}")
+    print(f"{finished} of {len(paths)} runs under {args.work} finished ({args.study})")
+    return 0
+
+
 def finished_runs(work: Path, parts: tuple[str, ...], steps: int) -> tuple[list[Path], list[str]]:
     """(run directories that reached `steps` env steps, names of those still short): a run still training or
     stopped early would cut every run's scored window to its own budget, so only finished runs are pooled."""
@@ -227,21 +251,22 @@ def _faulted_inside(curves: dict, base: str) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=[*(p for parts in PARTS.values() for p in parts), "summary"])
-    parser.add_argument("--study", choices=list(STUDIES), default="walker_stand", help="which study `summary` reads")
+    parser.add_argument("part", choices=[*(p for parts in PARTS.values() for p in parts), "summary", "status"])
+    parser.add_argument("--study", choices=list(STUDIES), default="walker_stand",
+                        help="which study `summary` and `status` read")
     parser.add_argument("--sources", help="ROOT of bench/sources.sh (default runs/sources), of sources_mw.sh for mw "
                         "(default runs/sources-mw)")
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, help="env steps per run (default: 40,000 walker_stand, 20,000 mw)")
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
     args = parser.parse_args()
-    study = args.study if args.part == "summary" else next(s for s, parts in PARTS.items() if args.part in parts)
+    study = next((s for s, parts in PARTS.items() if args.part in parts), args.study)
     args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
     args.sources = args.sources or SOURCES[study]
     args.out = args.out or f"docs/results/evidence-{STUDIES[study][0].split('/')[-1]}"
     if args.part in SWEEPS:
         return sweep(args, args.part, *SWEEPS[args.part], study=study)
-    return faulted(args) if args.part == "e5" else summary(args)
+    return {"e5": faulted, "status": status}.get(args.part, summary)(args)
 
 if __name__ == "__main__":
     sys.exit(main())

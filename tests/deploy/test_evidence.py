@@ -1,6 +1,8 @@
 """bench/evidence.py's verdict on a study: the exit code a scheduler or reviewer reads (0 goal met, 1 missed, 2 not
 judgeable yet), from real rliable statistics on constructed curves."""
+import argparse
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,17 @@ def verdict(capsys, **settings: list[float]) -> tuple[int, str]:
 def test_the_exit_code_says_met_missed_or_not_yet(capsys, settings, code, says):
     got, out = verdict(capsys, **settings)
     assert got == code and says in out, out
+
+
+def test_status_names_each_run_with_its_progress(tmp_path, capsys):
+    for name, steps in (("walker_stand-dreamerv2-s0", 40_080), ("walker_stand-vid2act-s0", 12_024)):
+        (tmp_path / "e3" / name).mkdir(parents=True)
+        rows = [{"env_steps": s, "updates": s // 10, "eval/return": s / 100} for s in range(4_008, steps + 1, 4_008)]
+        (tmp_path / "e3" / name / "metrics.jsonl").write_text("".join(f"{json.dumps(r)}\n" for r in rows))
+    args = argparse.Namespace(work=str(tmp_path), study="walker_stand", steps=40_000)
+    assert evidence.status(args) == 0
+    out = capsys.readouterr().out
+    assert "e3/walker_stand-dreamerv2-s0: 40,080/40,000 env steps (100%), 4,008 updates, last eval/return 400.80" \
+           " of 10 evals, finished" in out
+    assert "e3/walker_stand-vid2act-s0: 12,024/40,000 env steps (30%)" in out and "history grew 0 min ago" in out
+    assert out.strip().endswith("1 of 2 runs under " + str(tmp_path) + " finished (walker_stand)")
