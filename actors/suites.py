@@ -80,10 +80,11 @@ def check_task(name: str) -> tuple[str, str]:
         return suite, task
     tasks = list_tasks(suite)
     if task not in tasks:
-        close = difflib.get_close_matches(task, tasks, n=5, cutoff=0.5)
-        hint = f"did you mean {', '.join(f'{suite}/{t}' for t in close)}? " if close else ""
-        raise UnknownTaskError(f"unknown task {name!r}; {hint}(actors.suites.list_tasks({suite!r}) lists all "
-                               f"{len(tasks)})")
+        elsewhere = [f"{other}/{task}" for other in ("dmc", "metaworld")
+                     if other != suite and task in list_tasks(other)]
+        close = elsewhere or [f"{suite}/{t}" for t in difflib.get_close_matches(task, tasks, n=5, cutoff=0.5)]
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UnknownTaskError(f"unknown task {name!r}; {hint}(`vid2act tasks --suite {suite}` lists all {len(tasks)})")
     return suite, task
 
 

@@ -127,8 +127,15 @@ MODULES = {"eval": "evaluate"}  # subcommands whose module name differs
 FROM_RUN = ("eval", "report", "scale")  # subcommands that start from a run's saved config.yaml
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (what was wrong, where the help is) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}; `{self.prog} --help` lists the options\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vid2act", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="vid2act", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, flags, extra) in COMMANDS.items():
@@ -137,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="named preset (default: cpu; demo: smoke)")
         p.add_argument("-v", "--verbose", action="store_true",
                        help="also the libraries' own INFO lines (MuJoCo's GL backend, Ray's auth notice)")
-        for flag, key in flags.items():
-            choices = {"train.method": list(METHODS)}.get(key)  # the methods, discoverable in --help
-            p.add_argument(flag, dest=f"cfg:{key}", default=None, choices=choices, help=f"sets {key}")
+        for flag, key in flags.items():  # values are checked by the config (one line, with a did-you-mean)
+            known = {"train.method": f": one of {', '.join(METHODS)}"}.get(key, "")  # discoverable in --help
+            p.add_argument(flag, dest=f"cfg:{key}", default=None, help=f"sets {key}{known}")
         for flag, kwargs in extra:
             p.add_argument(flag, **kwargs)
         p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")

@@ -97,8 +97,6 @@ class Config:
     def _check_values(self) -> None:
         need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
              f"{self.device!r} is not auto, cpu or cuda[:N]")
-        need(self.env.render_mode in ("fast", "faithful"), "env.render_mode",
-             f"{self.env.render_mode!r} is not `fast` or `faithful`")
         need(self.env.size >= 16 and self.env.size % 16 == 0, "env.size", f"{self.env.size} must be a multiple of 16")
         if ":" in self.env.task and self.env.task.split("/", 1)[0] not in SUITES:  # a bare module:factory
             self.env.task = f"gym/{self.env.task}"
@@ -119,8 +117,9 @@ class Config:
         need(0.0 < self.ac.discount <= 1.0 and 0.0 <= self.ac.lambda_ <= 1.0, "ac.discount",
              "need 0 < ac.discount <= 1 and 0 <= ac.lambda_ <= 1")
         need(self.replay.seq_len >= 2, "replay.seq_len", "must be >= 2")
-        need(self.train.method in METHODS, "train.method",
-             f"unknown method {self.train.method!r}; choose one of {', '.join(METHODS)}")
+        close = difflib.get_close_matches(self.train.method, METHODS, n=3)
+        need(self.train.method in METHODS, "train.method", f"unknown method {self.train.method!r}; " +
+             (f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(METHODS)}"))
         need(0.0 <= self.distill.weight_floor < 1.0, "distill.weight_floor", "must lie in [0, 1)")
         for key, choices in CHOICES.items():
             need(get_value(self, key) in choices, key, f"{get_value(self, key)!r} is not one of {', '.join(choices)}")

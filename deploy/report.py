@@ -229,6 +229,9 @@ def run(cfg: Config, args) -> int:
     missing = [str(d) for d in dirs if not (d / "metrics.jsonl").exists()]
     if missing:
         raise UserError(f"no metrics.jsonl in {', '.join(missing)}: pass training run directories")
+    if empty := [str(d) for d in dirs if not read_history(d)]:
+        raise UserError(f"{', '.join(empty)}: metrics.jsonl holds no metric rows (JSON objects with env_steps): "
+                        f"train the run first, or pass another --logdir")
     out = Path(args.out) if args.out else dirs[0] / "report"
     for path in report(dirs, out):
         print(f"wrote {path}")

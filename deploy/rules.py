@@ -6,6 +6,7 @@ CHOICES = {
     "distill.floor": ("all", "dominant", "none"), "distill.heads": ("shared", "per_teacher"),
     "distill.target": ("sample", "mean"), "distill.weights": ("linear", "bilinear", "distance"),
     "model.std_act": ("sigmoid2", "softplus"), "vae.kl": ("mean", "sum"), "apv.concat_embed": ("auto", "true", "false"),
+    "env.render_mode": ("fast", "faithful"),
 }
 """Keys whose value is one of a few named forms."""
 

@@ -28,25 +28,25 @@ REPS = 2000
 
 
 def read_history(run_dir: Path, missing_ok: bool = False) -> list[dict]:
-    """The rows of a run's `metrics.jsonl` (one JSON object per line, as `vid2act train` appends them: env_steps,
-    updates and the reported metrics); lines that are not such an object are skipped (an unparsable one with a
-    warning naming it, unless it is the last: a row being written). FileNotFoundError naming the directory when it
+    """The rows of a run's `metrics.jsonl` (one JSON object per line, as `vid2act train` appends them: numeric
+    env_steps, updates and the reported metrics); other lines are skipped (with a warning naming the line, unless it
+    is the last: a row being written). FileNotFoundError naming the directory when it
     holds no history, unless `missing_ok` (a run yet to write its first row: no rows)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         if missing_ok:
             return []
         raise FileNotFoundError(f"{path} not found: is {run_dir} a training run (`vid2act train --logdir ...`)?")
-    rows, lines = [], path.read_text().splitlines()
+    rows, lines = [], path.read_text(errors="replace").splitlines()
     for number, line in enumerate(lines, 1):
         try:
             row = json.loads(line) if line.strip() else None
         except json.JSONDecodeError:
             row = None
-            if number < len(lines):  # the last line may be a row being written right now
-                log.warning("%s line %d is not a JSON object: skipped", path, number)
-        if isinstance(row, dict) and "env_steps" in row:
+        if isinstance(row, dict) and isinstance(row.get("env_steps"), int | float):
             rows.append(row)
+        elif line.strip() and number < len(lines):  # the last line may be a row being written right now
+            log.warning("%s line %d is not a metric row (a JSON object with numeric env_steps): skipped", path, number)
     return rows
 
 

@@ -27,7 +27,7 @@ from deploy.config import Config, apply_overrides, get_value, public_dict, read_
 from deploy.presets import VARIANTS
 from deploy.stats import read_history
 from learner import get_method
-from runtime import split_csv
+from runtime import plan_run, split_csv
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,15 @@ def run(cfg: Config, args) -> int:
     if not args.variant:
         raise UserError("give at least one --variant NAME [key=value ...] (e.g. --variant dreamerv2 "
                         "train.method=dreamerv2)")
-    targets, seeds = split_csv(args.targets or cfg.env.task), [int(s) for s in split_csv(args.seeds)]
+    try:
+        seeds = [int(s) for s in split_csv(args.seeds)]
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. --seeds 0,1,2") from None
+    targets = split_csv(args.targets or cfg.env.task)
     cfg = apply_overrides(cfg, absolute_paths([f"{key}={get_value(cfg, key)}" for key in PATHS]))
     trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
+    for overrides in list(trials.values())[:len(targets) * len(args.variant)]:  # the first seed's trials
+        plan_run(apply_overrides(copy.deepcopy(cfg), overrides).validate())  # teachers, sources, pretrained models
     results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
                     args.actors)
     for path in report_sweep(Path(args.out)):

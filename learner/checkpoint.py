@@ -85,9 +85,13 @@ def read_info(directory: str | Path, hint: str = "start over without it, or rest
         raise CheckpointError(f"{sidecar}: missing; is {directory} a checkpoint directory? {hint}")
     try:
         info = json.loads(sidecar.read_text())
-        int(info["step"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{sidecar}: unreadable sidecar ({err}); {hint}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        reason = f"not JSON: {err}"
+    else:
+        reason = None if isinstance(info, dict) and isinstance(info.get("step"), int) else "no integer step"
+    if reason:  # a damaged checkpoint: making a new one (the hint) would not be what was meant
+        raise CheckpointError(f"{sidecar}: unreadable sidecar ({reason}); restore it from a copy, or remove "
+                              f"{directory} to start over")
     return info
 
 

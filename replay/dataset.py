@@ -49,7 +49,7 @@ class DatasetError(ValueError):
 
     def __init__(self, path: str | Path, reason: str, hint: str | None = None):
         hint = hint or ("re-run `vid2act collect` with the same arguments and `collect.verify=true` to rewrite it, "
-                        "or pass skip_corrupt=True (`--skip-corrupt`) to skip it")
+                        "or skip it (`vid2act pretrain --skip-corrupt`)")
         super().__init__(f"{path}: {reason}; {hint}")
         self.path = str(path)
         self.reason = reason

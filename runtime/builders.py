@@ -97,10 +97,14 @@ def plan_run(cfg: RunSettings) -> RunPlan:
         check_target(cfg.env.task, cfg.env.size)  # a user's own env: gymnasium's check_env and the suite contract
     except ValueError as err:
         raise RunError(str(err)) from None
-    for info in infos:
+    for directory, info in zip(teachers, infos):
+        if info.get("action_free") or not info["kwargs"].get("action_dim"):
+            raise RunError(f"{directory} is an action-free video model (APV's), not a teacher: start APV from it "
+                           f"(--method apv --pretrained {directory}), or pretrain a teacher on one source")
         if info.get("suite") != suite:
             raise RunError(f"teacher of {info.get('suite')}/{info.get('task')} cannot teach a {suite} target "
                            f"({cfg.env.task}): use teachers pretrained on {suite} sources")
+        _same_sizes(cfg, directory, info)
     init_from, pretrained = _pretrained(cfg, method, suite)
     # teachers (or a pretrained teacher) fix the width; otherwise the run's own rule (an action-free model has none)
     fixed = infos or ([pretrained] if pretrained and pretrained.get("kwargs", {}).get("action_dim") else [])
@@ -143,13 +147,20 @@ def _pretrained(cfg: RunSettings, method: Method, suite: str) -> tuple[str, dict
     if info.get("suite") != suite:
         raise RunError(f"{directory} was pretrained on {info.get('suite')} videos, not on the target's suite {suite}: "
                        f"pretrain one on {suite} sources")
+    _same_sizes(cfg, directory, info)
+    return directory, info
+
+
+def _same_sizes(cfg: RunSettings, directory: str, info: dict) -> None:
+    """RunError unless the world model pretrained in `directory` has this run's sizes (`ARCH_KEYS`)."""
     here = cfg.model.kwargs(cfg.env.size, 0, reward_head=False)
     diff = {k: (info["kwargs"][k], here[k]) for k in ARCH_KEYS if info["kwargs"][k] != here[k]}
     if diff:
+        preset = info.get("config", {}).get("preset")
         raise RunError(f"{directory} was pretrained with other sizes than this run's: "
                        + ", ".join(f"{k} {a} there vs {b} here" for k, (a, b) in diff.items())
-                       + "; train with the model config it was pretrained with")
-    return directory, info
+                       + "; train with the model config it was pretrained with"
+                       + (f" (its preset: --preset {preset})" if preset else ""))
 
 
 def _pretrained_pvdr(cfg: RunSettings, method: Method, directory: str, info: dict) -> str:

@@ -99,6 +99,9 @@ def teacher_info(directory: str | Path) -> dict:
     """A teacher checkpoint's sidecar (suite, task, dataset, model kwargs) without loading its tensors.
     CheckpointError naming the file and how to make it when it is missing or unreadable."""
     hint = f"pretrain it with `vid2act pretrain --dataset <source> --out {directory}` or fix train.teachers"
+    if (Path(directory) / "manifest.json").is_file():
+        hint = (f"{directory} is a source dataset: pretrain a teacher from it (`vid2act pretrain --dataset "
+                f"{directory} --out runs/teachers/{Path(directory).name}`) and pass that")
     info = read_checkpoint_info(directory, hint)
     if not isinstance(info.get("kwargs"), dict) or "suite" not in info:
         raise CheckpointError(f"{Path(directory) / 'checkpoint.json'}: not a teacher checkpoint (no suite or model "

@@ -90,6 +90,10 @@ def test_inputs_a_user_can_get_wrong_are_one_line_each(apv_run, tmp_path):
     with pytest.raises(RunError, match="deter 16 there vs 32 here"):
         plan("train.method=apv", f"train.init_from={root / 'video'}", "model.deter=32")
     assert plan("train.method=apv_no_pretrain", f"train.init_from={root / 'video'}").init_from == ""
+    with pytest.raises(RunError, match="is an action-free video model \\(APV's\\), not a teacher"):
+        plan("train.method=vid2act", f"train.teachers={teacher},{root / 'video'}")
+    with pytest.raises(RunError, match="teacher was pretrained with other sizes.*deter 16 there vs 32.*preset smoke"):
+        plan("train.method=vid2act", f"train.teachers={teacher}", "model.deter=32")
     with pytest.raises(ConfigError, match="one source dataset"):
         pretrain.pretrain(cfg, ",".join(map(str, datasets.values())), str(tmp_path / "t2"))
     with pytest.raises(ConfigError, match="apv.window"):

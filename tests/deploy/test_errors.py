@@ -40,11 +40,30 @@ def finished_run(tmp_path_factory):
     (["train", "model.detr=3"], "Did you mean model.deter"),
     (["train", "zzz.qqq=3"], "Run `vid2act config --keys` for the list"),
     (["scale", "--actors", "0"], "--actors 0: a run needs at least one env actor"),
+    (["train", "--method", "vid2actt"], "unknown method 'vid2actt'; did you mean vid2act?"),
+    (["train", "--target", "metaworld/walker_walk"], "did you mean dmc/walker_walk?"),
+    (["train", "--preset", "tiny"], "argument --preset: invalid choice: 'tiny'"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, args, message):
     out = vid2act(*args, "--logdir", str(tmp_path / "run"), cwd=tmp_path)
     assert out.returncode == 2 and message in one_line(out)
     assert not (tmp_path / "run").exists()  # nothing written for a run that cannot start
+
+
+def test_a_sweep_checks_its_seeds_and_each_trial_plan_before_anything_starts(tmp_path):
+    for args, message in ((["--seeds", "a,b", "--variant", "dreamerv2"], "--seeds 'a,b': give comma-separated"),
+                          (["--variant", "vid2act", f"train.teachers={tmp_path / 'nope'}"],
+                           "nope/checkpoint.json: missing")):
+        out = vid2act("sweep", "--preset", "smoke", "--out", str(tmp_path / "sweep"), *args, cwd=tmp_path)
+        assert out.returncode == 2 and message in one_line(out)
+        assert not (tmp_path / "sweep").exists()
+
+
+def test_a_report_of_a_history_without_metric_rows_is_one_line(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('garbage\n{"env_steps": "x"}\n')
+    out = vid2act("report", "--logdir", str(tmp_path / "run"), cwd=tmp_path)
+    assert out.returncode == 2 and "metrics.jsonl holds no metric rows" in one_line(out)
 
 
 def test_scale_names_the_file_that_would_reach_the_run(tmp_path):

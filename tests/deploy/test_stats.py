@@ -72,12 +72,12 @@ def test_a_history_row_cut_by_a_kill_is_dropped_when_the_run_resumes_and_a_bad_l
 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"env_steps": 100, "eval/return": 5.0}\n{"env_steps": 200, "eval/re')
-    assert [r["env_steps"] for r in read_history(tmp_path)] == [100] and "not a JSON object" not in caplog.text
+    assert [r["env_steps"] for r in read_history(tmp_path)] == [100] and "not a metric row" not in caplog.text
     with metrics_log(load_config("smoke", [f"logdir={tmp_path}"])) as on_metrics:
         on_metrics(300, 3, {"eval/return": 7.0}, "evaluator")
     assert "ended in a row cut short (27 bytes" in caplog.text
     assert [(r["env_steps"], r["eval/return"]) for r in read_history(tmp_path)] == [(100, 5.0), (300, 7.0)]
     path.write_text('{"env_steps": 100}\n{"env_st\n{"env_steps": 300}\n')
     assert [r["env_steps"] for r in read_history(tmp_path)] == [100, 300]
-    assert "metrics.jsonl line 2 is not a JSON object" in caplog.text
+    assert "metrics.jsonl line 2 is not a metric row" in caplog.text
     assert read_history(tmp_path / "not-started", missing_ok=True) == []
