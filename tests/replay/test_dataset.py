@@ -86,7 +86,7 @@ def test_damaged_file_raises_naming_it(dataset, damage):
     with pytest.raises(DatasetError) as info:
         reader.load_all()
     assert info.value.path == str(victim)
-    assert episode_file(1) in str(info.value) and "skip_corrupt" in str(info.value)
+    assert episode_file(1) in str(info.value) and "--skip-corrupt" in str(info.value)
     assert "collect.verify=true" in str(info.value)  # the rewrite the hint promises is the one `collect` does
 
 
