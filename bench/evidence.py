@@ -10,6 +10,8 @@
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py mw [--sources runs/sources-mw] [--steps 20000]
     MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary --study mw [--out docs/results/evidence-reach]
     .venv/bin/python bench/evidence.py status [--study mw]       # each run: env steps reached, last eval, finished
+    ... e3 --variants vid2act_stable --seeds 2                   # a part's subset (a run lost with its machine)
+    ... summary --kept docs/results/evidence-walker_stand/scores-dmc-walker_stand.json  # pool lost runs' curves
 
 E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
 0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
@@ -89,6 +91,17 @@ def sweep(args, part: str, variants: list[str], seeds: str, study: str) -> int:
     return subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
 
 
+def subset(args, variants: list[str], seeds: str) -> tuple[list[str], str]:
+    """The part's variants and seeds less those `--variants` / `--seeds` leave out; one that is not the part's
+    exits with a line naming the part's."""
+    chosen = args.variants.split(",") if args.variants else variants
+    if unknown := [v for v in chosen if v not in variants]:
+        sys.exit(f"--variants {','.join(unknown)}: not of {args.part}, whose variants are {','.join(variants)}")
+    if args.seeds and (unknown := [s for s in args.seeds.split(",") if s not in seeds.split(",")]):
+        sys.exit(f"--seeds {','.join(unknown)}: not of {args.part}, whose seeds are {seeds}")
+    return chosen, args.seeds or seeds
+
+
 def faulted(args) -> int:
     """E5: dreamerv2 seed 3 with a fault round at 1/3 and 2/3 of its budget (resumable)."""
     import ray
@@ -123,10 +136,11 @@ def summary(args) -> int:
     runs, running = finished_runs(work, PARTS[args.study], args.steps)
     if running:
         print(f"left out, short of {args.steps:,} env steps: {', '.join(running)}")
+    kept, settings = kept_runs(args, {r.name for r in runs})
     if not runs:
         print(f"no finished runs under {work}: run {PARTS[args.study][0]} first")
         return 1
-    written, name = report(runs, out), target.replace("/", "-")
+    written, name = report(runs, out, kept), target.replace("/", "-")
     for path in written:
         print(f"wrote {path}")
     if out / f"stats-{name}.json" not in written:
@@ -137,9 +151,29 @@ def summary(args) -> int:
     scored = {c.run for seeds in curves.values() for c in seeds}
     if unscored := [r.name for r in runs if r.name not in scored]:
         print(f"left out, no {key} in their history: {', '.join(unscored)}")
-    (out / "evidence.json").write_text(json.dumps({"target": target, "score": key, "settings": table,
-                                                   "runs": {r.name: run_settings(r) for r in runs}}, indent=1))
+    (out / "evidence.json").write_text(json.dumps({"target": target, "score": key, "settings": table, "runs": {
+        **settings, **{r.name: run_settings(r) for r in runs}}}, indent=1))
     return judge(args.study, table, curves, key)
+
+
+def kept_runs(args, present: set[str]) -> tuple[dict, dict]:
+    """(`--kept` curves of runs not under `--work`, their settings from the `evidence.json` beside that file): the
+    finished runs of an earlier summary whose directories are gone, pooled with the runs present (each named)."""
+    from deploy.stats import read_scores
+
+    if not args.kept:
+        return {}, {}
+    try:
+        curves = read_scores(Path(args.kept))
+    except (OSError, ValueError) as e:
+        sys.exit(f"--kept: {e}")
+    kept = {label: [c for c in seeds if c.run not in present] for label, seeds in curves.items()}
+    kept = {label: seeds for label, seeds in kept.items() if seeds}
+    beside = Path(args.kept).with_name("evidence.json")
+    recorded = json.loads(beside.read_text()).get("runs", {}) if beside.exists() else {}
+    names = sorted(c.run for seeds in kept.values() for c in seeds)
+    print(f"kept from {args.kept} (their directories are not under {args.work}): {', '.join(names) or 'none'}")
+    return kept, {name: recorded.get(name, {"settings": f"not recorded in {beside}"}) for name in names}
 
 
 def judge(study: str, table: dict, curves: dict, key: str) -> int:
@@ -259,13 +293,18 @@ def main() -> int:
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, help="env steps per run (default: 40,000 walker_stand, 20,000 mw)")
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
+    parser.add_argument("--kept", help="`summary`: a scores JSON an earlier summary wrote, whose finished runs are "
+                        "pooled with those under --work (runs whose directories were lost; a run present wins)")
+    parser.add_argument("--variants", help="a sweep part's variants to run, comma-separated (default: all of the "
+                        "part's); e.g. one seed lost with its machine: `e3 --variants vid2act_stable --seeds 2`")
+    parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: all of the part's)")
     args = parser.parse_args()
     study = next((s for s, parts in PARTS.items() if args.part in parts), args.study)
     args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
     args.sources = args.sources or SOURCES[study]
     args.out = args.out or f"docs/results/evidence-{STUDIES[study][0].split('/')[-1]}"
     if args.part in SWEEPS:
-        return sweep(args, args.part, *SWEEPS[args.part], study=study)
+        return sweep(args, args.part, *subset(args, *SWEEPS[args.part]), study=study)
     return {"e5": faulted, "status": status}.get(args.part, summary)(args)
 
 if __name__ == "__main__":

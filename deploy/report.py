@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from deploy.config import Config  # noqa: E402
-from deploy.stats import read_history  # noqa: E402
+from deploy.stats import SeedCurve, read_history  # noqa: E402
 from runtime import split_csv  # noqa: E402
 
 
@@ -113,18 +113,20 @@ def domain_weights(runs: dict[str, list[dict]], out: Path, target: str = "?") ->
     return out
 
 
-def evaluation(run_dirs: list[Path], out: Path) -> list[Path]:
-    """From the periodic evaluations: per-seed raw curves (`scores-<target>.json`), the IQM table with 95%
-    bootstrap CIs and P(improvement) over the dreamerv2 setting (`stats-<target>.json`), and `eval_curves.png`:
-    IQM over seeds with its CI band per setting, against env steps. Nothing when no run has evaluations."""
-    from deploy.stats import aggregate, eval_curves, iqm_bands, write_scores
+def score_key(target: str) -> str:
+    """The eval metric a target is scored by: Meta-World's success rate, else the return."""
+    return "eval/success" if target.startswith("metaworld/") else "eval/return"
 
-    target = target_of(run_dirs[0])
-    metaworld = target.startswith("metaworld/")
-    key, what = ("eval/success", "eval success rate") if metaworld else ("eval/return", "eval return")
-    curves = eval_curves(run_dirs, key)
+
+def evaluation(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> list[Path]:
+    """From the periodic evaluations' per-seed curves: the raw curves (`scores-<target>.json`), the IQM table with
+    95% bootstrap CIs and P(improvement) over the dreamerv2 setting (`stats-<target>.json`), and `eval_curves.png`:
+    IQM over seeds with its CI band per setting, against env steps. Nothing without curves."""
+    from deploy.stats import aggregate, iqm_bands, write_scores
+
     if not curves:
         return []
+    what = "eval success rate" if score_key(target) == "eval/success" else "eval return"
     name = target.replace("/", "-")
     baseline = next((label for label in sorted(curves, key=len) if "dreamerv2" in label), None)  # plain dreamerv2
     table = aggregate(curves, baseline)
@@ -175,24 +177,46 @@ def report_sweep(sweep_dir: Path) -> list[Path]:
             for path in report(dirs, Path(sweep_dir) / f"report-{target.replace('/', '-')}")]
 
 
-def report(run_dirs: list[Path], out: Path) -> list[Path]:
+def report(run_dirs: list[Path], out: Path, kept: dict[str, list[SeedCurve]] | None = None) -> list[Path]:
     """The figures and statistics of runs on one target into `out`; runs on several targets get one
-    `out/<target>/` each (their returns and baselines are not comparable)."""
+    `out/<target>/` each (their returns and baselines are not comparable).
+
+    `kept`: per-seed eval curves (`read_scores`) of runs on the same target whose directories are gone (a machine
+    lost); they are pooled into the statistics and `eval_curves.png`, a run present under the same name wins. The
+    figures drawn from histories then show the runs present only, in `out/runs-present/` (they would otherwise
+    replace fuller ones)."""
+    from deploy.stats import eval_curves
+
     groups = by_target(run_dirs)
+    if len(groups) > 1 and kept:
+        raise ValueError(f"kept curves pool into one target's report; these runs trained on {', '.join(groups)}")
     if len(groups) > 1:
         return [path for target, dirs in groups.items() for path in report(dirs, out / target.replace("/", "-"))]
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_history(d) for d in run_dirs}
     target = target_of(run_dirs[0])
-    written = [learning_curves(runs, out / "learning_curves.png", target=target), *evaluation(run_dirs, out)]
+    curves = pooled(kept or {}, eval_curves(run_dirs, score_key(target)))
+    written = evaluation(curves, target, out)
+    figures = out / "runs-present" if kept else out
+    figures.mkdir(exist_ok=True)
+    written.append(learning_curves(runs, figures / "learning_curves.png", target=target))
     if target.startswith("metaworld/"):
-        written.append(learning_curves(runs, out / "success.png", key="actor/success", target=target))
-    if (path := domain_weights(runs, out / "domain_weights.png", target)) is not None:
+        written.append(learning_curves(runs, figures / "success.png", key="actor/success", target=target))
+    if (path := domain_weights(runs, figures / "domain_weights.png", target)) is not None:
         written.append(path)
     for d in run_dirs:
         if (d / "eval_episodes").is_dir() and (d / "checkpoint").is_dir():
             written.append(prediction(d, out / f"prediction-{d.name}"))
     return written
+
+
+def pooled(kept: dict[str, list[SeedCurve]], present: dict[str, list[SeedCurve]]) -> dict[str, list[SeedCurve]]:
+    """{setting: seeds} of both, a seed present under a kept one's run name replacing it."""
+    names = {c.run for seeds in present.values() for c in seeds}
+    curves = {label: [c for c in seeds if c.run not in names] for label, seeds in kept.items()}
+    for label, seeds in present.items():
+        curves.setdefault(label, []).extend(seeds)
+    return {label: sorted(seeds, key=lambda c: c.seed) for label, seeds in curves.items() if seeds}
 
 
 def prediction(run_dir: Path, out: Path) -> Path:

@@ -107,11 +107,21 @@ def write_scores(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> 
 
 
 def read_scores(path: Path) -> dict[str, list[SeedCurve]]:
-    """The curves `write_scores` wrote to `path`, back as {setting: [SeedCurve, ...]}."""
-    curves: dict[str, list[SeedCurve]] = {}
-    for row in json.loads(Path(path).read_text()):
-        curves.setdefault(row["method"], []).append(SeedCurve(row["run"], row["seed"], row["env_steps"],
-                                                              row["score"], row["metric"]))
+    """The curves `write_scores` wrote to `path`, back as {setting: [SeedCurve, ...]}.
+
+    Raises ValueError (one line naming the file and the fault) for a file that is not such a list of rows."""
+    try:
+        rows = json.loads(Path(path).read_text())
+        curves: dict[str, list[SeedCurve]] = {}
+        for row in rows:
+            curve = SeedCurve(str(row["run"]), int(row["seed"]), [int(s) for s in row["env_steps"]],
+                              [float(v) for v in row["score"]], str(row["metric"]))
+            if not curve.env_steps or len(curve.env_steps) != len(curve.score):
+                raise ValueError(f"run {curve.run} has {len(curve.env_steps)} env steps for {len(curve.score)} scores")
+            curves.setdefault(str(row["method"]), []).append(curve)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a scores file of `vid2act report` ({type(e).__name__}: {e}); pass the "
+                         f"scores-<target>.json a report wrote") from None
     return curves
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.stats import SeedCurve, aggregate
+from deploy.stats import SeedCurve, aggregate, write_scores
 
 spec = importlib.util.spec_from_file_location("evidence", Path(__file__).parents[2] / "bench" / "evidence.py")
 evidence = importlib.util.module_from_spec(spec)
@@ -52,3 +52,54 @@ def test_status_names_each_run_with_its_progress(tmp_path, capsys):
            " of 10 evals, finished" in out
     assert "e3/walker_stand-vid2act-s0: 12,024/40,000 env steps (30%)" in out and "history grew 0 min ago" in out
     assert out.strip().endswith("1 of 2 runs under " + str(tmp_path) + " finished (walker_stand)")
+
+
+def finished_run(work: Path, name: str, finals: float, seed: int) -> None:
+    from deploy.config import load_config, save_config
+
+    run = work / "e3" / name
+    run.mkdir(parents=True)
+    save_config(load_config("smoke", ["env.task=dmc/walker_stand", f"seed={seed}"]), run)
+    rows = [{"env_steps": s, "updates": s // 10, "actor/return": 1.0, "eval/return": finals if s > 30_000 else 0.0}
+            for s in range(4_000, 40_001, 4_000)]
+    (run / "metrics.jsonl").write_text("".join(f"{json.dumps(r)}\n" for r in rows))
+
+
+def test_summary_pools_the_kept_curves_of_lost_runs_with_the_runs_present(tmp_path, capsys):
+    """A machine lost mid-study: the committed scores JSON keeps the finished seeds, a re-run seed joins them, and a
+    seed re-run under a kept name replaces its kept curve."""
+    kept = {"walker_stand-dreamerv2": seeds("dreamerv2", [100, 110, 120]),
+            "walker_stand-vid2act_stable": seeds("vid2act_stable", [130, 999])}
+    committed = write_scores(kept, "dmc/walker_stand", tmp_path / "committed")
+    finished_run(tmp_path / "work", "walker_stand-vid2act_stable-s1", 140.0, seed=1)  # replaces the kept 999
+    finished_run(tmp_path / "work", "walker_stand-vid2act_stable-s2", 150.0, seed=2)
+    args = argparse.Namespace(work=str(tmp_path / "work"), study="walker_stand", steps=40_000, out=str(tmp_path / "o"),
+                              kept=str(committed))
+    code = evidence.summary(args)
+    out = capsys.readouterr().out
+    assert "kept from" in out and "walker_stand-dreamerv2-s2, walker_stand-vid2act_stable-s0" in out
+    table = json.loads((tmp_path / "o" / "evidence.json").read_text())["settings"]
+    assert table["walker_stand-vid2act_stable"]["seeds"] == 3 and table["walker_stand-dreamerv2"]["seeds"] == 3
+    assert table["walker_stand-vid2act_stable"]["iqm"] == pytest.approx(140.0)  # (130 + 140 + 150) / 3, not 999
+    assert code == 0 and "= 1.27x, goal >= 1.15x: met" in out
+    assert (tmp_path / "o" / "runs-present" / "learning_curves.png").exists()  # fuller committed figures stay
+
+
+@pytest.mark.parametrize("text", ["{not json", '[{"run": "a"}]', '[{"method": "m", "run": "a", "seed": 0, '
+                                  '"env_steps": [1, 2], "score": [1.0], "metric": "eval/return"}]'])
+def test_a_damaged_kept_file_gets_one_line(tmp_path, text):
+    (tmp_path / "scores.json").write_text(text)
+    args = argparse.Namespace(work=str(tmp_path), kept=str(tmp_path / "scores.json"))
+    with pytest.raises(SystemExit, match=r"^--kept: .*scores.json: not a scores file of `vid2act report`"):
+        evidence.kept_runs(args, set())
+
+
+def test_a_part_runs_the_variants_and_seeds_asked_for_and_refuses_others():
+    args = argparse.Namespace(part="e3", variants="vid2act_stable", seeds="2")
+    assert evidence.subset(args, *evidence.SWEEPS["e3"]) == (["vid2act_stable"], "2")
+    assert evidence.subset(argparse.Namespace(part="e3", variants=None, seeds=None), *evidence.SWEEPS["e3"]) == \
+        (evidence.E3, "0,1,2")
+    with pytest.raises(SystemExit, match="^--variants apv: not of e3, whose variants are dreamerv2,vid2act,"):
+        evidence.subset(argparse.Namespace(part="e3", variants="apv", seeds=None), *evidence.SWEEPS["e3"])
+    with pytest.raises(SystemExit, match="^--seeds 3: not of e3, whose seeds are 0,1,2"):
+        evidence.subset(argparse.Namespace(part="e3", variants=None, seeds="3"), *evidence.SWEEPS["e3"])
