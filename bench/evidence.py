@@ -1,35 +1,30 @@
 """Issue 13's learning evidence on `dmc/walker_stand` (cpu preset, this machine): E3, E4, E5 and their summary.
 
-    bash bench/sources.sh                                        # once: agents, datasets, teachers (resumable)
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e3 [--sources runs/sources] [--steps 40000]
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e4          # ablations of vid2act_stable, seeds 0,1
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py e5          # dreamerv2 seed 3 with faults at 1/3 and 2/3
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py apv         # APV (issue 15) on the same target, seeds, budget
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary [--out docs/results/evidence-walker_stand]
-    bash bench/sources_mw.sh                                     # once: Meta-World sources and pretrained models
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py mw [--sources runs/sources-mw] [--steps 20000]
-    MUJOCO_GL=egl .venv/bin/python bench/evidence.py summary --study mw [--out docs/results/evidence-reach]
-    .venv/bin/python bench/evidence.py status [--study mw]       # each run: env steps reached, last eval, finished
-    ... e3 --variants vid2act_stable --seeds 2                   # a part's subset (a run lost with its machine)
-    ... summary --kept docs/results/evidence-walker_stand/scores-dmc-walker_stand.json  # pool lost runs' curves
+    bash bench/sources.sh                               # once: agents, datasets, teachers (resumable)
+    .venv/bin/python bench/evidence.py e3 [--sources runs/sources] [--steps 40000] [--variants V,..] [--seeds 2]
+    .venv/bin/python bench/evidence.py e4 | e5 | apv    # ablations, seeds 0,1 | faulted dreamerv2 seed 3 | APV
+    .venv/bin/python bench/evidence.py summary [--out docs/results/evidence-walker_stand] [--kept SCORES_JSON]
+    bash bench/sources_mw.sh                            # once: Meta-World sources and pretrained models
+    .venv/bin/python bench/evidence.py mw [--sources runs/sources-mw] [--steps 20000]
+    .venv/bin/python bench/evidence.py summary --study mw [--out docs/results/evidence-reach]
+    .venv/bin/python bench/evidence.py status [--study mw]   # each run: env steps reached, last eval, finished
 
 E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stable (deploy/presets.py) x seeds
 0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
 both are Ray Tune sweeps (`<work>/e3`, `<work>/e4`): every finished trial's curve is kept, a re-run resumes the
-unfinished ones from their checkpoints, so each part can run in a later session. E5: one more dreamerv2 seed
-trained with `bench/faults.py`'s fault round (corrupt payload, kill -9 of an env actor, redis-server and the
-learner) at one third and two thirds of its budget (rounds already done are not repeated on resume). `apv`: APV from
-the action-free video model of `bench/sources.sh` (`<sources>/apv-video`), seeds 0,1,2, the same runs' settings.
-
-`mw` (issue 16): on `metaworld/reach`, dreamerv2, vid2act_stable, apv and pvdr x seeds 0,1,2 from
-`bench/sources_mw.sh`'s sources (teachers, APV's and PVDR's video models), scored by the eval success rate.
+unfinished ones from their checkpoints, so each part can run in a later session; `--variants`/`--seeds` run a
+subset (a run lost with its machine). E5: one more dreamerv2 seed trained with `bench/faults.py`'s fault round
+(corrupt payload, kill -9 of an env actor, redis-server and the learner) at one third and two thirds of its budget
+(rounds already done are not repeated on resume). `apv`: APV from the action-free video model of
+`bench/sources.sh` (`<sources>/apv-video`), seeds 0,1,2, the same runs' settings. `mw` (issues 15, 16): on
+`metaworld/reach`, dreamerv2, vid2act_stable, apv and pvdr x seeds 0,1,2, scored by the eval success rate.
 
 `summary` pools every finished run of a study (those that reached `--steps`; a run still training is named and left
-out): IQM of the final eval score (last fifth of the budget; return, or success on Meta-World) with 95% stratified
-bootstrap CIs and P(improvement) over dreamerv2 (rliable, deploy/stats.py), the eval curves, per-seed JSON, and the
-goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3, judged once both have 3 finished seeds; the other methods'
-ratios reported too), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines: the headlines;
-exit 1 on a missed goal, 2 while E3's goal cannot be judged yet. `--steps` and `--out` default to the study's.
+out), and with `--kept` the curves of an earlier summary's runs whose directories are gone: IQM of the final eval
+score (last fifth of the budget) with 95% stratified bootstrap CIs and P(improvement) over dreamerv2 (rliable,
+deploy/stats.py), the eval curves, per-seed JSON, and the goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3, judged
+once both have 3 finished seeds), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines: the
+headlines; exit 1 on a missed goal, 2 while E3's goal cannot be judged yet. `--steps`, `--out` default to the study's.
 """
 from __future__ import annotations
 
@@ -53,18 +48,14 @@ STUDIES = {  # target, its source tasks (the paper's four DMC sources; four Meta
 RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
        "vae.hidden=256", "replay.capacity=200000", "train.eval_every=4000", "train.eval_episodes=5"]
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
-STEPS = {"walker_stand": 40_000, "mw": 20_000}
-"""Env steps per run of each study."""
-SOURCES = {"walker_stand": "runs/sources", "mw": "runs/sources-mw"}
-"""Where each study's sources script (bench/sources.sh, bench/sources_mw.sh) writes by default."""
+STEPS = {"walker_stand": 40_000, "mw": 20_000}  # env steps per run of each study
+SOURCES = {"walker_stand": "runs/sources", "mw": "runs/sources-mw"}  # default ROOT of bench/sources{,_mw}.sh
 E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
 APV = ["apv"]
 MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
 PARTS = {"walker_stand": ("e3", "e4", "e5", "apv"), "mw": ("mw",)}
-SWEEPS = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}
-"""Each sweep's variants and seeds."""
-E3_SEEDS = len(SWEEPS["e3"][1].split(","))
-"""Finished seeds each of E3's methods needs before its goal is judged: all of E3's."""
+SWEEPS = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}  # variants, seeds
+E3_SEEDS = len(SWEEPS["e3"][1].split(","))  # finished seeds each E3 method needs before its goal is judged
 PRETRAINED = {"apv": "apv-video", "pvdr": "pvdr-video"}  # under the sources root, from its sources script
 STUDY_RUN = {"walker_stand": [], "mw": ["train.eval_episodes=10"]}  # Meta-World: success over 10 episodes (PVDR's)
 VARIANT_RUN = {"pvdr": ["pvdr.replan_every=6"]}
@@ -164,14 +155,15 @@ def kept_runs(args, present: set[str]) -> tuple[dict, dict]:
     if not args.kept:
         return {}, {}
     try:
-        curves = read_scores(Path(args.kept))
+        kept = {label: [c for c in seeds if c.run not in present] for label, seeds in read_scores(args.kept).items()}
     except (OSError, ValueError) as e:
         sys.exit(f"--kept: {e}")
-    kept = {label: [c for c in seeds if c.run not in present] for label, seeds in curves.items()}
-    kept = {label: seeds for label, seeds in kept.items() if seeds}
     beside = Path(args.kept).with_name("evidence.json")
-    recorded = json.loads(beside.read_text()).get("runs", {}) if beside.exists() else {}
-    names = sorted(c.run for seeds in kept.values() for c in seeds)
+    try:
+        recorded = json.loads(beside.read_text()).get("runs", {}) if beside.exists() else {}
+    except (ValueError, AttributeError):
+        recorded = {}  # settings are a record, not an input: a damaged one is said below, run by run
+    kept, names = {k: v for k, v in kept.items() if v}, sorted(c.run for seeds in kept.values() for c in seeds)
     print(f"kept from {args.kept} (their directories are not under {args.work}): {', '.join(names) or 'none'}")
     return kept, {name: recorded.get(name, {"settings": f"not recorded in {beside}"}) for name in names}
 
@@ -293,11 +285,9 @@ def main() -> int:
     parser.add_argument("--work", default="runs/evidence")
     parser.add_argument("--steps", type=int, help="env steps per run (default: 40,000 walker_stand, 20,000 mw)")
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
-    parser.add_argument("--kept", help="`summary`: a scores JSON an earlier summary wrote, whose finished runs are "
-                        "pooled with those under --work (runs whose directories were lost; a run present wins)")
-    parser.add_argument("--variants", help="a sweep part's variants to run, comma-separated (default: all of the "
-                        "part's); e.g. one seed lost with its machine: `e3 --variants vid2act_stable --seeds 2`")
-    parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: all of the part's)")
+    parser.add_argument("--kept", help="`summary`: pool the runs of this earlier scores JSON not under --work")
+    parser.add_argument("--variants", help="a sweep part's variants to run, comma-separated (default: all)")
+    parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: all)")
     args = parser.parse_args()
     study = next((s for s, parts in PARTS.items() if args.part in parts), args.study)
     args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
