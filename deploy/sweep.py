@@ -8,11 +8,12 @@ Each trial is one training run, `<out>/<target task>-<variant>-s<seed>`. By defa
 trial (learner, env workers and evaluator in the trial's process, `train --local`, with the trial's CPUs); with
 `--actors` the trial is a placement group (`placement.trial_bundles`: the trial's process, the learner with its
 GPU share, teacher pools, env actors, the evaluator) and `train` places its actors in it, so the same sweep runs
-`--concurrent` trials at a time here and as many as a cluster holds there. The sweep is resumable: a re-run of the
-same command restores the Tune experiment, skips finished trials and resumes unfinished ones from their own
-checkpoints. Every finished trial's eval curve is written at once (`<out>/curves/<run>.json`); at the end each
-target gets `vid2act report`'s statistics in `<out>/report-<target>/` (IQM with 95% bootstrap CIs, P(improvement)
-over the dreamerv2 variant, eval curves, per-seed scores JSON).
+`--concurrent` trials at a time here and as many as a cluster holds there. The sweep is resumable: a re-run skips
+the finished trials and resumes the unfinished ones from their own checkpoints, as a new Tune experiment
+(`<out>/tune-<time>`), so a re-run may also add seeds or variants, or run a part of the grid. Every finished
+trial's eval curve is written at once (`<out>/curves/<run>.json`); at the end each target gets `vid2act report`'s
+statistics in `<out>/report-<target>/` (IQM with 95% bootstrap CIs, P(improvement) over the dreamerv2 variant, eval
+curves, per-seed scores JSON).
 """
 from __future__ import annotations
 
@@ -106,8 +107,12 @@ def resources(out: Path, cpus: float, gpus: int, actors: bool):
 
 
 def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int, cpus_per_trial: float,
-          gpus_per_trial: int = 0, actors: bool = False) -> dict:
-    """Run (or resume) the Tune experiment of `trials` in `out`; returns {run: final metrics}."""
+          gpus_per_trial: int = 0, actors: bool = False) -> list[str]:
+    """Run the trials of `trials` in `out` that have not finished (no `<out>/curves/<run>.json`) as one Tune
+    experiment; each resumes from its own run's checkpoint, so a re-run may also grow the grid (more seeds or
+    variants) or run a part of it. Returns the runs of `trials` that have finished."""
+    import time
+
     from ray import tune
 
     from deploy.ray_runtime import ensure_ray
@@ -115,23 +120,17 @@ def sweep(cfg: Config, out: Path, trials: dict[str, list[str]], concurrent: int,
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.yaml").write_text(yaml.safe_dump(public_dict(cfg), sort_keys=False))  # what every trial starts from
-    ensure_ray()
-    trainable = tune.with_resources(trial, resources(out, cpus_per_trial, gpus_per_trial, actors))
-    space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in trials]),
-             "out": str(out), "actors": actors}
-    path = out / "tune"
-    if tune.Tuner.can_restore(str(path)):
-        log.info("sweep: resuming %s (finished trials are kept)", path)
-        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True,
-                                   param_space=space)
-    else:
-        tuner = tune.Tuner(trainable, param_space=space,
-                           tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-                           run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=1))
-    results = tuner.fit()
-    # finished: the trial wrote its curve (an interrupted sweep hands back its running trials with partial metrics)
-    return {r.config["trial"]["run"]: r.metrics for r in results if r.metrics and not r.error
-            and (out / "curves" / f"{r.config['trial']['run']}.json").exists()}
+    todo = [run for run in trials if not (out / "curves" / f"{run}.json").exists()]
+    if todo:
+        log.info("sweep: %d of %d trials to run (finished ones are kept)", len(todo), len(trials))
+        ensure_ray()
+        space = {"trial": tune.grid_search([{"run": run, "overrides": trials[run]} for run in todo]),
+                 "out": str(out), "actors": actors}
+        tune.Tuner(tune.with_resources(trial, resources(out, cpus_per_trial, gpus_per_trial, actors)),
+                   param_space=space, tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+                   run_config=tune.RunConfig(name=time.strftime("tune-%Y%m%d-%H%M%S"), storage_path=str(out),
+                                             verbose=1)).fit()
+    return [run for run in trials if (out / "curves" / f"{run}.json").exists()]
 
 
 def run(cfg: Config, args) -> int:
@@ -150,9 +149,9 @@ def run(cfg: Config, args) -> int:
     trials = grid(cfg, targets, args.variant, seeds, threads=max(int(args.cpus_per_trial), 1))
     for overrides in list(trials.values())[:len(targets) * len(args.variant)]:  # the first seed's trials
         plan_run(apply_overrides(copy.deepcopy(cfg), overrides).validate())  # teachers, sources, pretrained models
-    results = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
-                    args.actors)
+    finished = sweep(cfg, Path(args.out), trials, args.concurrent, args.cpus_per_trial, args.gpus_per_trial,
+                     args.actors)
     for path in report_sweep(Path(args.out)):
         print(f"wrote {path}")
-    print(f"sweep done: {len(results)} of {len(trials)} trials finished -> {args.out}")
-    return 0 if len(results) == len(trials) else 1
+    print(f"sweep done: {len(finished)} of {len(trials)} trials finished -> {args.out}")
+    return 0 if len(finished) == len(trials) else 1

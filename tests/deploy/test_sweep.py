@@ -11,11 +11,17 @@ COMMAND = ["sweep", "--preset", "smoke", "--targets", "dmc/walker_run", "--seeds
            "train.method=dreamerv2", "model.deter=24"]
 
 
-def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_without_rerunning(tmp_path):
+def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_resumes_and_grows_without_rerunning(tmp_path):
     out = tmp_path / "sweep"
-    first = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
+    seed0 = [*COMMAND[:COMMAND.index("--seeds")], "--seeds", "0", *COMMAND[COMMAND.index("--seeds") + 2:]]
+    first = subprocess.run([str(BIN / "vid2act"), *seed0, "--out", str(out)], capture_output=True, text=True,
                            timeout=900, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 0 and "2 of 2 trials finished" in first.stdout, first.stderr[-3000:]
+    rows = (out / "walker_run-dreamerv2-s0" / "metrics.jsonl").read_text()
+    grown = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
+                           timeout=900, cwd=tmp_path)  # seed 1 added: its trials run, seed 0's are kept
+    assert grown.returncode == 0 and "4 of 4 trials finished" in grown.stdout, grown.stderr[-3000:]
+    assert (out / "walker_run-dreamerv2-s0" / "metrics.jsonl").read_text() == rows  # finished trials are not rerun
     runs = sorted(p.name for p in out.iterdir() if p.name.startswith("walker_run-"))
     assert runs == ["walker_run-dreamerv2-big-s0", "walker_run-dreamerv2-big-s1", "walker_run-dreamerv2-s0",
                     "walker_run-dreamerv2-s1"]
@@ -29,19 +35,16 @@ def test_a_sweep_runs_every_trial_writes_its_curve_and_statistics_and_resumes_wi
     assert "p_improvement" in stats["settings"]["walker_run-dreamerv2-big"]
     (out / "report-dmc-walker_run" / "eval_curves.png").unlink()
     curve = out / "curves" / f"{runs[3]}.json"
-    kept = curve.read_text()
     curve.unlink()  # walker_run-dreamerv2-s1 as if its trial were still training
     redo = subprocess.run([str(BIN / "vid2act"), "report", "--sweep", str(out)], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert redo.returncode == 0 and (out / "report-dmc-walker_run" / "eval_curves.png").exists(), redo.stderr[-2000:]
     stats = json.loads((out / "report-dmc-walker_run" / "stats-dmc-walker_run.json").read_text())
     assert stats["settings"]["walker_run-dreamerv2"]["seeds"] == 1  # only finished trials are scored
-    curve.write_text(kept)
-    rows = (out / runs[0] / "metrics.jsonl").read_text()
     again = subprocess.run([str(BIN / "vid2act"), *COMMAND, "--out", str(out)], capture_output=True, text=True,
-                           timeout=900, cwd=tmp_path)
+                           timeout=900, cwd=tmp_path)  # the unfinished trial resumes from its checkpoint
     assert again.returncode == 0 and "4 of 4 trials finished" in again.stdout, again.stderr[-3000:]
-    assert (out / runs[0] / "metrics.jsonl").read_text() == rows  # finished trials are not run again
+    assert curve.exists() and (out / "walker_run-dreamerv2-s0" / "metrics.jsonl").read_text() == rows
 
 
 def test_a_trial_with_actors_places_its_run_in_the_trials_placement_group(tmp_path):
