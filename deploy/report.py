@@ -195,7 +195,7 @@ def report(run_dirs: list[Path], out: Path, kept: dict[str, list[SeedCurve]] | N
     out.mkdir(parents=True, exist_ok=True)
     runs = {d.name: read_history(d) for d in run_dirs}
     target = target_of(run_dirs[0])
-    curves = pooled(kept or {}, eval_curves(run_dirs, score_key(target)))
+    curves = pooled(kept or {}, eval_curves(runs, score_key(target)))
     written = evaluation(curves, target, out)
     figures = out / "runs-present" if kept else out
     figures.mkdir(exist_ok=True)

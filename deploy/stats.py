@@ -3,7 +3,7 @@
 confidence intervals and the probability of improvement over a baseline (rliable; Agarwal et al., 2021), and eval
 curves with CI bands.
 
-    curves = eval_curves([Path("runs/walker_stand-vid2act-s0"), ...])   # {setting: [SeedCurve, ...]}
+    curves = eval_curves({run.name: read_history(run) for run in runs})  # {setting: [SeedCurve, ...]}
     path = write_scores(curves, "dmc/walker_stand", out)  # scores-<target>.json: method, seed, env steps, scores
     curves = read_scores(path)                               # ... and back
     table = aggregate(curves, baseline="walker_stand-dreamerv2")        # IQM, CI, P(improvement) per setting
@@ -79,19 +79,18 @@ class SeedCurve:
     metric: str = "eval/return"
 
 
-def eval_curves(run_dirs: list[Path], key: str = "eval/return") -> dict[str, list[SeedCurve]]:
+def eval_curves(histories: dict[str, list[dict]], key: str = "eval/return") -> dict[str, list[SeedCurve]]:
     """{setting: its seeds' eval curves of `key` (`eval/return`, or Meta-World's `eval/success`)} from each run's
-    metrics.jsonl (runs without evaluations are left out)."""
+    history ({run directory name: `read_history` rows}; runs without evaluations are left out)."""
     curves: dict[str, list[SeedCurve]] = {}
-    for run in run_dirs:
-        rows = read_history(run)
+    for name, rows in histories.items():
         points = [(int(r["env_steps"]), float(r[key])) for r in rows if key in r]
         if not points:
             continue
-        match = re.search(r"-s(\d+)$", run.name)
+        match = re.search(r"-s(\d+)$", name)
         steps, returns = zip(*sorted(points))
-        label = re.sub(r"-s\d+$", "", run.name)
-        curves.setdefault(label, []).append(SeedCurve(run.name, int(match.group(1)) if match else 0, list(steps),
+        label = re.sub(r"-s\d+$", "", name)
+        curves.setdefault(label, []).append(SeedCurve(name, int(match.group(1)) if match else 0, list(steps),
                                                       list(returns), key))
     return curves
 
