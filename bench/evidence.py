@@ -43,8 +43,7 @@ STUDIES = {  # target, its source tasks (the paper's four DMC sources; four Meta
     "walker_stand": ("dmc/walker_stand", ("walker_walk", "walker_run", "cheetah_run", "hopper_stand"), "eval/return"),
     "mw": ("metaworld/reach", ("drawer-open", "button-press", "door-open", "window-close"), "eval/success"),
 }
-# cpu preset; one env actor and one learner thread per run (two runs share the 2 cores); an update per 10 env
-# frames; the policy evaluated every 4k env steps on 5 episodes
+# cpu preset; one env actor, one learner thread (--cpus) per run; an update per 10 env frames; evals every 4k on 5
 RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200", "train.sync_every=20",
        "vae.hidden=256", "replay.capacity=200000", "train.eval_every=4000", "train.eval_episodes=5"]
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
@@ -72,8 +71,8 @@ def common(args, study: str = "walker_stand") -> list[str]:
 
 def sweep(args, part: str, variants: list[str], seeds: str, study: str) -> int:
     cmd = [sys.executable, "-m", "deploy.cli", "sweep", "--preset", "cpu", "--targets", STUDIES[study][0], "--seeds",
-           seeds, "--out", str(Path(args.work) / part), "--concurrent", "2", "--cpus-per-trial", "1",
-           *common(args, study)]
+           seeds, "--out", str(Path(args.work) / part), "--concurrent", str(max(2 // args.cpus, 1)),
+           "--cpus-per-trial", str(args.cpus), *common(args, study)]
     for name in variants:
         pretrained = PRETRAINED.get(name.split("_")[0])
         cmd += ["--variant", name, *VARIANT_RUN.get(name, []),
@@ -287,6 +286,7 @@ def main() -> int:
     parser.add_argument("--kept", help="`summary`: pool the runs of this earlier scores JSON not under --work")
     parser.add_argument("--variants", help="a sweep part's variants to run, comma-separated (default: all)")
     parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: all)")
+    parser.add_argument("--cpus", type=int, default=1, help="a trial's CPUs and learner threads: 1 (2 at a time) or 2")
     args = parser.parse_args()
     study = next((s for s, parts in PARTS.items() if args.part in parts), args.study)
     args.study, args.steps = study, STEPS[study] if args.steps is None else args.steps
