@@ -2,9 +2,11 @@
 # The DMC sources of issue 13's experiments (E1-E4): SAC behaviour agents, medium/expert episode datasets, one
 # pretrained teacher per source (Eq. 2), and APV's action-free video model on all four sources' frames. Resumable:
 # a finished agent is skipped, `collect` keeps the episodes it already has, `pretrain` resumes from its checkpoint
-# (so TEACHER_STEPS can grow in later parts). Two jobs at a time, each on one torch thread (a 2-core machine).
+# (so TEACHER_STEPS can grow in later parts). Two jobs at a time, each on one torch thread (a 2-core machine): ~1 h.
+# With the committed bundle of the evidence's sources (BUNDLE, from `bench/sources_pack.py pack`: the agents and the
+# pretrained models, checked file by file), only the datasets are remade: ~5 minutes.
 #
-#   ROOT=runs/sources TEACHER_STEPS=1500 EPISODES=20 bash bench/sources.sh
+#   ROOT=runs/sources TEACHER_STEPS=1200 EPISODES=20 bash bench/sources.sh    # the defaults: issue 13's evidence
 #
 # Medium/expert thresholds per task are what a 40-60k-step SAC on state reaches (walker_walk 300/700 as in the
 # paper's spirit; the harder tasks lower). A task whose agent never reaches `expert` is collected from `medium`
@@ -12,11 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-runs/sources}
-STEPS=${TEACHER_STEPS:-1500}
+STEPS=${TEACHER_STEPS:-1200}
 EPISODES=${EPISODES:-20}
+BUNDLE=${BUNDLE:-docs/results/sources-dmc}
 export OMP_NUM_THREADS=1 MUJOCO_GL=${MUJOCO_GL:-egl}
 VID2ACT=(nice -n 5 .venv/bin/vid2act)
 mkdir -p "$ROOT/logs"
+[ -f "$BUNDLE/MANIFEST.json" ] && .venv/bin/python bench/sources_pack.py unpack "$BUNDLE" "$ROOT"
 
 behaviour() {  # task steps medium expert
   [ -f "$ROOT/agents/dmc-$1/final.safetensors" ] && return 0

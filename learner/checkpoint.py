@@ -71,10 +71,26 @@ def save(directory: str | Path, parts: dict[str, Part], info: dict, extra: dict[
             info["param_groups"][name] = state["param_groups"]
         else:
             tensors.update({f"{name}/{k}": v.detach().cpu().contiguous() for k, v in part.state_dict().items()})
+    _write(directory, tensors, info)
+
+
+def _write(directory: Path, tensors: dict[str, torch.Tensor], info: dict) -> None:
     data = tensors_to_bytes(tensors, metadata={"step": str(info["step"])})
     info["tensors_sha256"] = hashlib.sha256(data).hexdigest()
     _atomic(directory / TENSORS, lambda tmp: tmp.write_bytes(data))
     _atomic(directory / SIDECAR, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+
+
+def without_optimisers(source: str | Path, dest: str | Path) -> None:
+    """Copy the checkpoint in `source` to `dest` less its optimisers' moments (Adam's two slots: 2/3 of a model's
+    bytes), e.g. to ship a frozen teacher. The optimisers' param groups stay, so a resume from the copy restarts
+    their moments from zero (the sidecar says so: `optimiser_moments: dropped`). `source` is checked as `load`
+    checks it; CheckpointError names a bad file."""
+    info, tensors = load(source)
+    optimisers = set(info.get("param_groups", {}))
+    kept = {k: v for k, v in tensors.items() if k.split("/", 1)[0] not in optimisers}
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    _write(Path(dest), kept, {**info, "optimiser_moments": "dropped"})
 
 
 def read_info(directory: str | Path, hint: str = "start over without it, or restore it from a copy") -> dict:

@@ -10,6 +10,7 @@ model, optimiser, step counter and both RNG streams continue exactly where the c
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from learner import (
 from replay import sample_windows
 from teachers.config import TeacherConfig
 
+log = logging.getLogger(__name__)
 RESUME_HINT = "delete the directory to start this teacher over, or restore it from a copy"
 
 
@@ -77,6 +79,9 @@ class Pretrainer:
         torch.set_rng_state(tensors["rng/torch"])
         self.rng.bit_generator.state = info["rng_numpy"]
         self.step = info["step"]
+        if info.get("optimiser_moments") == "dropped" and self.step < self.cfg.steps:
+            log.warning("%s: a copy without Adam's moments (bench/sources_pack.py); training on from step %d "
+                        "restarts them from zero", self.out, self.step)
 
     def _parts(self) -> dict:
         return {"model": self.model, "optim": self.optimizer}

@@ -1,7 +1,9 @@
 """Teachers (Eq. 2): overfitting, checkpoints and resume, batched (both encoder layouts) == looped == Ray features,
-frozen, clear errors."""
+frozen, clear errors, shipped in a sources bundle."""
 import dataclasses
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +199,37 @@ def test_pretrain_command(tmp_path, dataset):
         assert (tmp_path / "teacher" / name).exists()
     pool = TeacherPool.load([tmp_path / "teacher"])
     assert pool.tasks == ["dmc/square"] and pool.kwargs["depth"] == dataclasses.asdict(cfg.model)["depth"]
+
+
+def test_sources_bundle_ships_teachers_without_optimiser_moments(tmp_path, dataset):
+    spec = importlib.util.spec_from_file_location("sources_pack", Path(__file__).parents[2] / "bench" /
+                                                  "sources_pack.py")
+    sources_pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sources_pack)
+    root, bundle, fresh = tmp_path / "root", tmp_path / "bundle", tmp_path / "fresh"
+    teacher = trainer(root / "teachers" / "square", dataset, steps=5)
+    teacher.run()
+    (root / "teachers" / "square" / "config.yaml").write_text("seed: 0\n")
+    (root / "agents" / "dmc-square").mkdir(parents=True)
+    (root / "agents" / "dmc-square" / "final.json").write_text("{}")
+    manifest = sources_pack.pack(root, bundle)
+    full = (root / "teachers" / "square" / TENSORS).stat().st_size
+    assert manifest[f"teachers/square/{TENSORS}"]["bytes"] < full / 2.5  # Adam's two slots dropped
+
+    assert sorted(sources_pack.unpack(bundle, fresh)) == sorted(manifest)
+    model, _ = load_teacher(fresh / "teachers" / "square")
+    for p, q in zip(teacher.model.parameters(), model.parameters()):
+        assert torch.equal(p, q)
+    resumed = trainer(fresh / "teachers" / "square", dataset, steps=6)  # Adam restarts from zero moments
+    assert resumed.step == 5 and not resumed.optimizer.state
+    resumed.run()
+    assert resumed.step == 6
+    assert sources_pack.unpack(bundle, fresh) == []  # what the root holds is kept
+
+    tensors = bundle / "teachers" / "square" / TENSORS
+    data = bytearray(tensors.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(SystemExit, match=f"{tensors}: missing or not the file MANIFEST.json records"):
+        sources_pack.unpack(bundle, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
