@@ -83,9 +83,10 @@ class Driver:
     def __init__(self, cfg: RunSettings, plan: RunPlan, learner: Any, spawn_env: Callable[[int], Any], *,
                  executor: Executor, replay: Any, on_metrics: Callable[[int, int, dict, str], None],
                  wanted_workers: Callable[[], int] | None = None, evaluator: Any = None):
-        """`spawn_env(index)` makes env worker `index`; `replay.counts()` -> (inserted, sampled) agent steps;
-        `on_metrics(env_steps, updates, metrics, source)` receives every result with who reported it (`learner`,
-        `env-actor-<i>`, `evaluator`); `wanted_workers()` the requested worker count (default: the configured one);
+        """`spawn_env(index)` makes env worker `index`; `replay.counts()` -> (inserted, sampled) agent steps
+        (`replay.add_sampled(-n)` owes a restarted learner the n steps it lost); `on_metrics(env_steps, updates,
+        metrics, source)` receives every result with who reported it (`learner`, `env-actor-<i>`, `evaluator`);
+        `wanted_workers()` the requested worker count (default: the configured one);
         `evaluator` (an `actors.EvalWorker`) evaluates broadcast weights every `train.eval_every` env steps."""
         self.cfg, self.plan, self.learner, self.spawn_env = cfg, plan, learner, spawn_env
         self.executor, self.replay, self.on_metrics = executor, replay, on_metrics
@@ -195,8 +196,14 @@ class Driver:
             raise RunError(f"the learner died and was not restarted (its restart budget, train.learner_restarts="
                            f"{self.cfg.train.learner_restarts}, is spent): {error}") from None
         if self._restarted("learner", metrics.pop("learner/pid", None)):
-            log.warning("the learner's process died and was restarted: it resumed from its last checkpoint at update "
-                        "%d (it was at %d); the run goes on", int(metrics["train/updates"]), self.updates)
+            # the updates since its checkpoint were undone, their batches still counted as sampled: owe them back
+            # (sampled = (updates + the one prefetched batch) x batch steps, as in a run that never stopped)
+            owed = self.replay.counts()[1] - (int(metrics["train/updates"]) + 1) * self.schedule.sample
+            self.replay.add_sampled(-max(owed, 0))
+            log.warning("the learner's process died and was restarted: it resumed from its last checkpoint (at "
+                        "update %d now, it was at %d); the rate limiter owes it the %d updates undone (the replay "
+                        "ratio holds); the run goes on", int(metrics["train/updates"]), self.updates,
+                        max(owed, 0) // self.schedule.sample)
             self.sync.last = self.save.last = int(metrics["train/updates"])
         metrics["train/learner_restarts"] = float(self.restarts["learner"])
         self.updates = int(metrics["train/updates"])

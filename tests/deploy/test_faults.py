@@ -9,6 +9,7 @@ import ray
 from deploy.config import load_config
 from deploy.faults import INJECT, run_with_faults
 from deploy.ray_runtime import local_ray
+from deploy.stats import read_history
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,8 @@ def faulty_run(tmp_path_factory):
         del os.environ[INJECT]
     try:
         cfg = load_config("smoke", ["train.method=dreamerv2", f"logdir={tmp_path_factory.mktemp('faults') / 'run'}",
-                                    "train.steps=2400", "train.num_actors=2"]).validate()
+                                    "train.steps=2400", "train.num_actors=2",
+                                    "train.checkpoint_every=30"]).validate()
         yield cfg, run_with_faults(cfg, inject=True, pause_s=4.0)
     finally:
         ray.shutdown()
@@ -42,4 +44,8 @@ def test_each_fault_was_met_and_counted(faulty_run):
     log = (Path(cfg.logdir) / "vid2act.log").read_text()
     assert "redis-server died" in log and "restarting it on its append-only file" in log
     assert "the learner's process died and was restarted" in log
+    # the updates its kill undid are made up: batches counted as sampled match the updates made (+ prefetch, lag)
+    last = [r for r in read_history(Path(cfg.logdir)) if "train/updates" in r][-1]
+    sample = cfg.replay.batch * cfg.replay.seq_len
+    assert last["replay/sampled_steps"] / sample - last["train/updates"] <= cfg.train.sync_every + 2, last
     assert not (Path(cfg.logdir) / "ray.json").exists()  # the run's address is gone with the run
