@@ -3,6 +3,7 @@
 # episodes of four other tasks (medium = the expert with action noise), one action-conditional teacher per source
 # (Vid2Act, Eq. 2), APV's action-free video model and PVDR's tokenizer + CVAE on all four sources' frames.
 # Resumable: `collect` keeps the episodes it has, every `pretrain` resumes from its checkpoint (STEPS can grow).
+# A bundle of the pretrained models (`bench/sources_pack.py pack ROOT docs/results/sources-mw`) is unpacked first.
 #
 #   ROOT=runs/sources-mw STEPS=1500 EPISODES=20 bash bench/sources_mw.sh
 set -euo pipefail
@@ -10,10 +11,12 @@ cd "$(dirname "$0")/.."
 ROOT=${ROOT:-runs/sources-mw}
 STEPS=${STEPS:-1500}
 EPISODES=${EPISODES:-20}
+BUNDLE=${BUNDLE:-docs/results/sources-mw}
 TASKS=(drawer-open button-press door-open window-close)
 export OMP_NUM_THREADS=1 MUJOCO_GL=${MUJOCO_GL:-egl}
 VID2ACT=(nice -n 5 .venv/bin/vid2act)
 mkdir -p "$ROOT/logs"
+[ -f "$BUNDLE/MANIFEST.json" ] && .venv/bin/python bench/sources_pack.py unpack "$BUNDLE" "$ROOT"
 DATA=$(printf "$ROOT/data/%s," "${TASKS[@]}")
 DATA=${DATA%,}
 
