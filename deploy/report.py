@@ -140,9 +140,9 @@ def evaluation(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> li
         point, band = iqm_bands(seeds, grid)
         ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
-    counts = "/".join(map(str, sorted({len(s) for s in curves.values()})))
+    counts = " or ".join(map(str, sorted({len(s) for s in curves.values()})))
     ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{_listed(sorted(curves))}\n"
-                 f"{counts} seeds; {budget:,} env steps", fontsize=9)
+                 f"{counts} seeds per setting; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"{what} (mode policy, unsmoothed)")
     ax.legend(fontsize=8)
