@@ -15,7 +15,7 @@ test: setup          ## lint, import contracts, then the whole test suite (real 
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q tests
 
-test-fast: setup     ## without the slow cluster suites (job submission, scaling): ~4 min
+test-fast: setup     ## without the slow cluster suites (job submission, scaling): ~15 min on 2 cores
 	.venv/bin/python -m pytest -q -m "not slow" tests
 
 lint: setup

@@ -149,15 +149,15 @@ class MetricsSink:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(logdir))
-        self.pending: dict[str, list[float]] = {}  # this step's values per key, for TensorBoard
-        self.pending_step: int | None = None
+        self.pending: dict[str, tuple[int, list[float]]] = {}  # key -> (its latest step, the values there)
         self.progress = Progress(total_steps, progress_every, progress_keys, deadline) \
             if progress_every is not None else None
 
     def log(self, step: int, metrics: Mapping[str, object], tags: Mapping[str, str] | None = None) -> None:
         """Export every numeric value of `metrics` at `step`, the gauges tagged with `tags` too (e.g. the actor that
         reported them); non-numeric and non-finite values are skipped. TensorBoard gets one point per key and step:
-        the mean of the values reported at that step, written once the step moves on (or at `close`)."""
+        the mean of the values reported there, written once a later step is logged (or at `close`); each key keeps
+        its own step, so a late evaluation reporting an older step splits no other key's point."""
         values = {key: number for key, value in metrics.items() if (number := _scalar(value)) is not None}
         unknown = [key for key in values if not key.startswith(PREFIXES)]
         if unknown:
@@ -166,18 +166,16 @@ class MetricsSink:
             for key, value in values.items():
                 self.gauges.set(key, value, tags)
         if self.writer is not None:
-            if step != self.pending_step:
-                self._flush()
-            self.pending_step = step
+            for key in [k for k, (at, _) in self.pending.items() if at < step or (k in values and at != step)]:
+                self._write(key)
             for key, value in values.items():
-                self.pending.setdefault(key, []).append(value)
+                self.pending.setdefault(key, (step, []))[1].append(value)
         if self.progress is not None and (line := self.progress.update(step, values)):
             log.info("%s", line)
 
-    def _flush(self) -> None:
-        for key, values in self.pending.items():
-            self.writer.add_scalar(key, sum(values) / len(values), self.pending_step)
-        self.pending = {}
+    def _write(self, key: str) -> None:
+        step, values = self.pending.pop(key)
+        self.writer.add_scalar(key, sum(values) / len(values), step)
 
     def hparams(self, config: Mapping[str, object], metrics: Sequence[str] = ("eval/return",)) -> None:
         """The run's config in TensorBoard's HPARAMS tab (flat dotted keys; lists as text) beside `metrics`, in this
@@ -205,6 +203,7 @@ class MetricsSink:
     def close(self) -> None:
         """Flush and close TensorBoard."""
         if self.writer is not None:
-            self._flush()
+            for key in list(self.pending):
+                self._write(key)
             self.writer.close()
             self.writer = None

@@ -115,13 +115,16 @@ def test_tensorboard_gets_one_point_per_step_the_config_as_hparams_and_gif_video
     sink.log(10, {"train/loss": 1.0})
     sink.log(10, {"train/loss": 3.0, "actor/return": 7.0})  # the same env step from another reporter
     sink.log(20, {"train/loss": 5.0})
+    sink.log(15, {"eval/return": 9.0})  # an evaluation finishing late reports the older step it evaluated
+    sink.log(20, {"train/loss": 7.0})  # ... between two learner results at one step
     frames = np.random.default_rng(0).integers(0, 255, (6, 16, 48, 3), dtype=np.uint8)
     sink.video(20, "video/openloop/student", frames)
     sink.close()
     events = EventAccumulator(str(tmp_path), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
     events.Reload()
-    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(10, 2.0), (20, 5.0)]  # no zig-zag
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(10, 2.0), (20, 6.0)]  # no zig-zag
     assert [(e.step, e.value) for e in events.Scalars("actor/return")] == [(10, 7.0)]
+    assert [(e.step, e.value) for e in events.Scalars("eval/return")] == [(15, 9.0)]
     clip = events.Images("video/openloop/student")[0]
     assert clip.step == 20 and (clip.width, clip.height) == (48, 16)
     assert iio.imread(clip.encoded_image_string, index=None, extension=".gif").shape[0] == 6  # an animation
