@@ -36,7 +36,8 @@ def _sha256(path: Path) -> str:
 
 
 def pack(root: Path, bundle: Path) -> dict[str, dict]:
-    """Write ROOT's agents and pretrained models (less optimiser moments) into BUNDLE; returns the manifest."""
+    """Write ROOT's agents and pretrained models (less optimiser moments) into BUNDLE; returns the manifest, which
+    lists only those (reports kept beside them in BUNDLE are not unpacked into a sources ROOT)."""
     models = [d for pattern in MODELS for d in sorted(root.glob(pattern)) if (d / "checkpoint.json").exists()]
     if not models:
         sys.exit(f"{root}: holds no pretrained model (teachers/<task>, apv-video, pvdr-video): run bench/sources.sh "
@@ -45,10 +46,12 @@ def pack(root: Path, bundle: Path) -> dict[str, dict]:
         dest = bundle / model.relative_to(root)
         without_optimisers(model, dest)
         shutil.copy2(model / "config.yaml", dest / "config.yaml")
+    written = [bundle / model.relative_to(root) for model in models]
     if (root / "agents").is_dir():
         shutil.copytree(root / "agents", bundle / "agents", dirs_exist_ok=True)
+        written.append(bundle / "agents")
     manifest = {str(p.relative_to(bundle)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
-                for p in sorted(bundle.rglob("*")) if p.is_file() and p.name != MANIFEST}
+                for p in sorted(f for d in written for f in d.rglob("*")) if p.is_file()}
     (bundle / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
 

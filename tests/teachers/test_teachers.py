@@ -212,7 +212,10 @@ def test_sources_bundle_ships_teachers_without_optimiser_moments(tmp_path, datas
     (root / "teachers" / "square" / "config.yaml").write_text("seed: 0\n")
     (root / "agents" / "dmc-square").mkdir(parents=True)
     (root / "agents" / "dmc-square" / "final.json").write_text("{}")
+    bundle.mkdir()
+    (bundle / "teacher-square-openloop.json").write_text("{}")  # a report kept beside the bundle: not a source
     manifest = sources_pack.pack(root, bundle)
+    assert "teacher-square-openloop.json" not in manifest
     full = (root / "teachers" / "square" / TENSORS).stat().st_size
     assert manifest[f"teachers/square/{TENSORS}"]["bytes"] < full / 2.5  # Adam's two slots dropped
 
