@@ -133,22 +133,23 @@ def evaluation(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> li
     (out / f"stats-{name}.json").write_text(json.dumps({"target": target, "baseline": baseline,
                                                         "score": f"mean {what} over the last fifth of the budget",
                                                         "settings": table}, indent=1))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5 + 0.15 * len(curves)))
     budget = min(c.env_steps[-1] for seeds in curves.values() for c in seeds)
     for label, seeds in sorted(curves.items()):
         grid = np.linspace(min(c.env_steps[0] for c in seeds), budget, 40)
         point, band = iqm_bands(seeds, grid)
-        ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({len(seeds)} seeds)")
+        n = f"{len(seeds)} seed" + "s" * (len(seeds) > 1)
+        ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({n})")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
-    counts = " or ".join(map(str, sorted({len(s) for s in curves.values()})))
+    counts = "-".join(map(str, sorted({min(map(len, curves.values())), max(map(len, curves.values()))})))  # "1-3"
     ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{_listed(sorted(curves))}\n"
                  f"{counts} seeds per setting; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
     ax.set_ylabel(f"{what} (mode policy, unsmoothed)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: the curves stay clear
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "eval_curves.png", dpi=120)
+    fig.savefig(out / "eval_curves.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     return [write_scores(curves, target, out), out / f"stats-{name}.json", out / "eval_curves.png"]
 
