@@ -13,9 +13,9 @@ E3: `vid2act sweep` over dreamerv2, vid2act (the paper's form) and vid2act_stabl
 0,1,2 at equal env steps; E4: `vid2act_stable` with `train.method` no_domain_weights / no_action_guidance, seeds 0,1;
 both are Ray Tune sweeps (`<work>/e3`, `<work>/e4`): every finished trial's curve is kept, a re-run resumes the
 unfinished ones from their checkpoints, so each part can run in a later session; `--variants`/`--seeds` run a
-subset (a run lost with its machine). E5: one more dreamerv2 seed trained with `bench/faults.py`'s fault round
-(corrupt payload, kill -9 of an env actor, redis-server and the learner) at one third and two thirds of its budget
-(rounds already done are not repeated on resume). `apv`: APV from the action-free video model of
+subset (a run lost with its machine), or more seeds. E5: one more dreamerv2 seed trained with `bench/faults.py`'s
+fault round (corrupt payload, kill -9 of an env actor, redis-server and the learner) at one third and two thirds of
+its budget (rounds already done are not repeated on resume). `apv`: APV from the action-free video model of
 `bench/sources.sh` (`<sources>/apv-video`), seeds 0,1,2, the same runs' settings. `mw` (issues 15, 16): on
 `metaworld/reach`, dreamerv2, vid2act_stable, apv and pvdr x seeds 0,1,2, scored by the eval success rate.
 
@@ -82,13 +82,13 @@ def sweep(args, part: str, variants: list[str], seeds: str, study: str) -> int:
 
 
 def subset(args, variants: list[str], seeds: str) -> tuple[list[str], str]:
-    """The part's variants and seeds less those `--variants` / `--seeds` leave out; one that is not the part's
-    exits with a line naming the part's."""
+    """The part's variants less those `--variants` leaves out (one not the part's exits with a line naming them), and
+    `--seeds` (default: the part's; more seeds grow it, e.g. to narrow E3's CIs: add them to every setting alike)."""
     chosen = args.variants.split(",") if args.variants else variants
     if unknown := [v for v in chosen if v not in variants]:
         sys.exit(f"--variants {','.join(unknown)}: not of {args.part}, whose variants are {','.join(variants)}")
-    if args.seeds and (unknown := [s for s in args.seeds.split(",") if s not in seeds.split(",")]):
-        sys.exit(f"--seeds {','.join(unknown)}: not of {args.part}, whose seeds are {seeds}")
+    if args.seeds and (bad := [s for s in args.seeds.split(",") if not s.isdigit()]):
+        sys.exit(f"--seeds {','.join(bad)}: not a seed; give non-negative integers, e.g. --seeds 3,4")
     return chosen, args.seeds or seeds
 
 
@@ -285,7 +285,7 @@ def main() -> int:
     parser.add_argument("--out", help="where `summary` writes (default: docs/results/evidence-<target task>)")
     parser.add_argument("--kept", help="`summary`: pool the runs of this earlier scores JSON not under --work")
     parser.add_argument("--variants", help="a sweep part's variants to run, comma-separated (default: all)")
-    parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: all)")
+    parser.add_argument("--seeds", help="a sweep part's seeds to run, comma-separated (default: its own; more grow it)")
     parser.add_argument("--cpus", type=int, default=1, help="a trial's CPUs and learner threads: 1 (2 at a time) or 2")
     args = parser.parse_args()
     study = next((s for s, parts in PARTS.items() if args.part in parts), args.study)

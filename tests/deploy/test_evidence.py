@@ -94,12 +94,14 @@ def test_a_damaged_kept_file_gets_one_line(tmp_path, text):
         evidence.kept_runs(args, set())
 
 
-def test_a_part_runs_the_variants_and_seeds_asked_for_and_refuses_others():
+def test_a_part_runs_the_variants_and_seeds_asked_for_and_refuses_others_variants():
     args = argparse.Namespace(part="e3", variants="vid2act_stable", seeds="2")
     assert evidence.subset(args, *evidence.SWEEPS["e3"]) == (["vid2act_stable"], "2")
     assert evidence.subset(argparse.Namespace(part="e3", variants=None, seeds=None), *evidence.SWEEPS["e3"]) == \
         (evidence.E3, "0,1,2")
     with pytest.raises(SystemExit, match="^--variants apv: not of e3, whose variants are dreamerv2,vid2act,"):
         evidence.subset(argparse.Namespace(part="e3", variants="apv", seeds=None), *evidence.SWEEPS["e3"])
-    with pytest.raises(SystemExit, match="^--seeds 3: not of e3, whose seeds are 0,1,2"):
-        evidence.subset(argparse.Namespace(part="e3", variants=None, seeds="3"), *evidence.SWEEPS["e3"])
+    more = argparse.Namespace(part="e3", variants="dreamerv2,vid2act_stable", seeds="3,4")  # seeds grow a part
+    assert evidence.subset(more, *evidence.SWEEPS["e3"]) == (["dreamerv2", "vid2act_stable"], "3,4")
+    with pytest.raises(SystemExit, match="^--seeds x,-1: not a seed; give non-negative integers"):
+        evidence.subset(argparse.Namespace(part="e3", variants=None, seeds="2,x,-1"), *evidence.SWEEPS["e3"])
