@@ -141,7 +141,8 @@ def evaluation(curves: dict[str, list[SeedCurve]], target: str, out: Path) -> li
         n = f"{len(seeds)} seed" + "s" * (len(seeds) > 1)
         ax.plot(grid, point, label=f"{label}: IQM {table[label]['iqm']:.1f} ({n})")
         ax.fill_between(grid, band[0], band[1], alpha=0.2)
-    counts = "-".join(map(str, sorted({min(map(len, curves.values())), max(map(len, curves.values()))})))  # "1-3"
+    sizes = sorted({len(seeds) for seeds in curves.values()})
+    counts = f"{sizes[0]}-{sizes[-1]}" if len(sizes) > 1 else f"{sizes[0]}"  # "1-3"
     ax.set_title(f"{target}: {what}, IQM over seeds with 95% bootstrap CI\n{_listed(sorted(curves))}\n"
                  f"{counts} seeds per setting; {budget:,} env steps", fontsize=9)
     ax.set_xlabel("env steps")
