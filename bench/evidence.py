@@ -22,9 +22,9 @@ its budget (rounds already done are not repeated on resume). `apv`: APV from the
 `summary` pools every finished run of a study (those that reached `--steps`; a run still training is named and left
 out), and with `--kept` the curves of an earlier summary's runs whose directories are gone: IQM of the final eval
 score (last fifth of the budget) with 95% stratified bootstrap CIs and P(improvement) over dreamerv2 (rliable,
-deploy/stats.py), the eval curves, per-seed JSON, and the goals: vid2act_stable / dreamerv2 IQM >= 1.15x (E3, judged
-once both have 3 finished seeds), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines: the
-headlines; exit 1 on a missed goal, 2 while E3's goal cannot be judged yet. `--steps`, `--out` default to the study's.
+deploy/stats.py), the eval curves, per-seed JSON, and the goals: a variant / dreamerv2 IQM >= 1.15x (E3, on the seeds
+of E3_GOALS), E5's final return within the uninterrupted dreamerv2 seeds' range. Last lines: the headlines; exit 1 on
+a missed goal, 2 while E3's goal cannot be judged yet. `--steps`, `--out` default to the study's.
 """
 from __future__ import annotations
 
@@ -49,17 +49,17 @@ RUN = ["train.num_actors=1", "train.train_every=10", "train.checkpoint_every=200
 E3 = ["dreamerv2", "vid2act", "vid2act_stable"]
 STEPS = {"walker_stand": 40_000, "mw": 20_000}  # env steps per run of each study
 SOURCES = {"walker_stand": "runs/sources", "mw": "runs/sources-mw"}  # default ROOT of bench/sources{,_mw}.sh
-E4 = ["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"]
-APV = ["apv"]
-MW = ["dreamerv2", "vid2act_stable", "apv", "pvdr"]
 PARTS = {"walker_stand": ("e3", "e4", "e5", "apv"), "mw": ("mw",)}
-SWEEPS = {"e3": (E3, "0,1,2"), "e4": (E4, "0,1"), "apv": (APV, "0,1,2"), "mw": (MW, "0,1,2")}  # variants, seeds
+SWEEPS = {"e3": (E3, "0,1,2"), "e4": (["vid2act_stable_no_domain_weights", "vid2act_stable_no_action_guidance"], "0,1"),
+          "apv": (["apv"], "0,1,2"), "mw": (["dreamerv2", "vid2act_stable", "apv", "pvdr"], "0,1,2")}  # variants, seeds
 E3_SEEDS = len(SWEEPS["e3"][1].split(","))  # finished seeds each E3 method needs before its goal is judged
+E3_GOALS = {"vid2act_stable": None, "vid2act_stable_no_action_guidance": (2, 3, 4)}
+"""E3's judged variants: the one named before E3 on all its seeds, and the one E4 pointed to (without the action
+guidance it beat the full variant at seeds 0 and 1) on the seeds unseen when it was chosen, beside dreamerv2's."""
 PRETRAINED = {"apv": "apv-video", "pvdr": "pvdr-video"}  # under the sources root, from its sources script
 STUDY_RUN = {"walker_stand": [], "mw": ["train.eval_episodes=10"]}  # Meta-World: success over 10 episodes (PVDR's)
-VARIANT_RUN = {"pvdr": ["pvdr.replan_every=6"]}
-"""CPU-scale settings of a variant: PVDR re-plans once per plan of l = 6 frames instead of every step (the paper's
-setting; ~0.4 s a plan at cpu sizes, so 25k acting and eval steps a run would take ~3 h of plans alone)."""
+VARIANT_RUN = {"pvdr": ["pvdr.replan_every=6"]}  # PVDR plans once per l = 6 frames (the paper's), not every step:
+# ~0.4 s a plan at cpu sizes, so 25k acting and eval steps a run would take ~3 h of plans alone
 
 
 def common(args, study: str = "walker_stand") -> list[str]:
@@ -120,10 +120,10 @@ def faulted(args) -> int:
 
 def summary(args) -> int:
     from deploy.report import report
-    from deploy.stats import read_scores
+    from deploy.stats import finished_runs, read_scores
 
     work, out, (target, _, key) = Path(args.work), Path(args.out), STUDIES[args.study]
-    runs, running = finished_runs(work, PARTS[args.study], args.steps)
+    runs, running = finished_runs(run_dirs(work, args.study), args.steps)
     if running:
         print(f"left out, short of {args.steps:,} env steps: {', '.join(running)}")
     kept, settings = kept_runs(args, {r.name for r in runs})
@@ -168,8 +168,8 @@ def kept_runs(args, present: set[str]) -> tuple[dict, dict]:
 
 
 def judge(study: str, table: dict, curves: dict, key: str) -> int:
-    """Print each setting's IQM and the headlines; 0, 1 on a missed goal (E3's ratio, E5's range), 2 while E3's
-    goal cannot be judged yet (no baseline, or fewer than E3_SEEDS finished seeds of the variant or the baseline)."""
+    """Print each setting's IQM, the headlines and each E3_GOALS verdict; 0 when one is met, 1 on a missed goal (E5's
+    range, or every E3 verdict), 2 while E3 cannot be judged yet (no baseline, or a seed of a verdict missing)."""
     for label, row in sorted(table.items()):
         p = f", P(improvement over dreamerv2) {row['p_improvement']:.2f}" if "p_improvement" in row else ""
         ci = f"95% CI {row['ci'][0]:.2f}-{row['ci'][1]:.2f}" if row["ci"] else "no CI from one seed"
@@ -186,15 +186,26 @@ def judge(study: str, table: dict, curves: dict, key: str) -> int:
                   f"vs {table[base]['seeds']} seeds)")
     if study != "walker_stand":
         return 1 if missed else 0
-    variant = f"{target}-vid2act_stable"
-    seeds = min(table.get(variant, {}).get("seeds", 0), table[base]["seeds"])
-    if seeds < E3_SEEDS:  # a lucky seed is no evidence: the goal is judged on E3's seeds only
-        print(f"E3 goal not evaluable yet: {seeds} of {E3_SEEDS} seeds finished for both vid2act_stable and dreamerv2")
-        return 1 if missed else 2
-    ratio, shown = _ratio(table, variant, base)
-    met = ratio is not None and ratio >= 1.15
-    print(f"E3 goal: vid2act_stable / dreamerv2 IQM {key} = {shown}, goal >= 1.15x: {'met' if met else 'MISSED'}")
-    return 1 if missed or not met else 0
+    verdicts = [_e3(curves, f"{target}-{variant}", base, seeds, key) for variant, seeds in E3_GOALS.items()]
+    return 1 if missed else 0 if True in verdicts else 2 if None in verdicts else 1
+
+
+def _e3(curves: dict, label: str, base: str, seeds: tuple[int, ...] | None, key: str) -> bool | None:
+    """E3's goal for one variant on `seeds` (None: every finished seed, at least E3_SEEDS) of it and dreamerv2 alike:
+    True met, False missed, None while a seed is missing (a lucky seed is no evidence)."""
+    from deploy.stats import aggregate
+
+    picked = {name: [c for c in curves.get(name, []) if seeds is None or c.seed in seeds] for name in (base, label)}
+    have, need = min(map(len, picked.values())), len(seeds) if seeds else E3_SEEDS
+    variant, where = label.split("-", 1)[1], f"seeds {','.join(map(str, seeds))}" if seeds else "all seeds"
+    if have < need:
+        print(f"E3 goal ({variant}, {where}) not evaluable yet: {have} of {need} seeds finished for it and dreamerv2")
+        return None
+    table = aggregate(picked, baseline=base)
+    (ratio, shown), p, n = _ratio(table, label, base), table[label]["p_improvement"], tuple(map(len, picked.values()))
+    print(f"E3 goal ({where}): {variant} / dreamerv2 IQM {key} = {shown}, goal >= 1.15x: "
+          f"{'met' if ratio and ratio >= 1.15 else 'MISSED'} (P(improvement) {p:.2f}; {n[1]} vs {n[0]} seeds)")
+    return bool(ratio and ratio >= 1.15)
 
 
 def _ratio(table: dict, label: str, base: str) -> tuple[float | None, str]:
@@ -223,9 +234,7 @@ def status(args) -> int:
 
     from deploy.stats import read_history
 
-    key = STUDIES[args.study][2]
-    paths = sorted(p.parent for part in PARTS[args.study] for p in (Path(args.work) / part).glob("*/metrics.jsonl"))
-    finished = 0
+    key, paths, finished = STUDIES[args.study][2], run_dirs(Path(args.work), args.study), 0
     for run in paths:
         rows = read_history(run)
         steps = max((r["env_steps"] for r in rows), default=0)
@@ -240,19 +249,9 @@ def status(args) -> int:
     return 0
 
 
-def finished_runs(work: Path, parts: tuple[str, ...], steps: int) -> tuple[list[Path], list[str]]:
-    """(run directories that reached `steps` env steps, names of those still short): a run still training or
-    stopped early would cut every run's scored window to its own budget, so only finished runs are pooled."""
-    from deploy.stats import read_history
-
-    done, short = [], []
-    for path in sorted(p for part in parts for p in (work / part).glob("*/metrics.jsonl")):
-        reached = max((row["env_steps"] for row in read_history(path.parent)), default=0)
-        if reached >= steps:
-            done.append(path.parent)
-        else:
-            short.append(path.parent.name)
-    return done, short
+def run_dirs(work: Path, study: str) -> list[Path]:
+    """Every run directory (one with a metrics.jsonl) of the study's parts under `work`."""
+    return sorted(p.parent for part in PARTS[study] for p in (work / part).glob("*/metrics.jsonl"))
 
 
 def _faulted_inside(curves: dict, base: str) -> bool:
@@ -267,9 +266,9 @@ def _faulted_inside(curves: dict, base: str) -> bool:
     scores = final_scores({base: curves[base], faulted: curves[faulted]})
     finals, final = scores[base][:, 0], float(scores[faulted][0, 0])
     inside, n = bool(finals.min() <= final <= finals.max()), len(finals)
-    print(f"E5: the faulted seed's final eval return {final:.1f} vs the {n} uninterrupted seeds' "
-          f"{finals.min():.1f}-{finals.max():.1f}: {'inside' if inside else 'OUTSIDE'} (a seed unaffected by the "
-          f"faults lands inside with chance {(n - 1) / (n + 1):.2f})")
+    print(f"E5: the faulted seed's final eval return {final:.1f} vs the {n} uninterrupted seeds' {finals.min():.1f}-"
+          f"{finals.max():.1f}: {'inside' if inside else 'OUTSIDE'} (an unaffected seed lands inside with chance "
+          f"{(n - 1) / (n + 1):.2f})")
     return inside
 
 

@@ -50,6 +50,17 @@ def read_history(run_dir: Path, missing_ok: bool = False) -> list[dict]:
     return rows
 
 
+def finished_runs(runs: list[Path], steps: int) -> tuple[list[Path], list[str]]:
+    """(those of `runs` (directories with a metrics.jsonl) that reached `steps` env steps, names of those still short):
+    a run still training or stopped early would cut every run's scored window to its own budget, so only finished
+    runs are pooled."""
+    done, short = [], []
+    for run in runs:
+        (done.append(run) if max((r["env_steps"] for r in read_history(run)), default=0) >= steps
+         else short.append(run.name))
+    return done, short
+
+
 def _interval_estimates(scores: dict, aggregate_fn, reps: int, seed: int) -> tuple[dict, dict]:
     """rliable's `get_interval_estimates` (95% stratified-bootstrap CIs) per entry of `scores`, each reproducible
     from `seed` alone: rliable 1.2 draws its resamples from numpy's global generator, so that generator is seeded

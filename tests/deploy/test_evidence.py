@@ -27,13 +27,24 @@ def verdict(capsys, **settings: list[float]) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+NG = "vid2act_stable_no_action_guidance"  # E4's pick, judged on its seeds 2, 3, 4 only (unseen when picked)
+
+
 @pytest.mark.parametrize("settings, code, says", [
     (dict(dreamerv2=[100, 110, 120], vid2act_stable=[150, 160, 170]), 0, "= 1.45x, goal >= 1.15x: met"),
-    (dict(dreamerv2=[100, 110, 120], vid2act_stable=[100, 120, 130]), 1, "goal >= 1.15x: MISSED"),
+    (dict(dreamerv2=[100, 110, 120], vid2act_stable=[100, 120, 130]), 2, "all seeds): vid2act_stable / dreamerv2 "
+     "IQM eval/return = 1.06x, goal >= 1.15x: MISSED"),  # ... while E4's pick has no seeds yet
     (dict(dreamerv2=[100, 110, 120], vid2act_stable=[300]), 2, "not evaluable yet: 1 of 3 seeds"),
     (dict(vid2act_stable=[300, 310, 320]), 2, "no dreamerv2 runs yet"),
-    (dict(dreamerv2=[0, 0, 0], vid2act_stable=[5, 6, 7]), 1, "n/a (dreamerv2's IQM is 0.00; difference +6.00)"),
+    (dict(dreamerv2=[0, 0, 0], vid2act_stable=[5, 6, 7]), 2, "n/a (dreamerv2's IQM is 0.00; difference +6.00)"),
     (dict(dreamerv2=[100, 110], vid2act_stable=[300], dreamerv2_faults=[500]), 1, "OUTSIDE"),
+    # seeds 0, 1 of E4's pick are left out of its verdict: 500 and 10 there change nothing
+    ({"dreamerv2": [100, 110, 120, 100, 110], "vid2act_stable": [100, 120, 130], NG: [500, 10, 150, 160, 170]}, 0,
+     f"seeds 2,3,4): {NG} / dreamerv2 IQM eval/return = 1.45x, goal >= 1.15x: met (P(improvement) 1.00; 3 vs 3"),
+    ({"dreamerv2": [100, 110, 120, 100, 110], "vid2act_stable": [100, 120, 130], NG: [500, 500, 100, 110, 120]}, 1,
+     f"{NG} / dreamerv2 IQM eval/return = 1.00x, goal >= 1.15x: MISSED"),
+    ({"dreamerv2": [100, 110, 120, 100], "vid2act_stable": [100, 120, 130], NG: [500, 500, 100, 110, 120]}, 2,
+     f"E3 goal ({NG}, seeds 2,3,4) not evaluable yet: 2 of 3 seeds"),
 ])
 def test_the_exit_code_says_met_missed_or_not_yet(capsys, settings, code, says):
     got, out = verdict(capsys, **settings)
